@@ -1,0 +1,51 @@
+#pragma once
+
+// Every actor interface of a worker replica, one `///` line each. Blocking clients
+// (rabbitmq-c, libpqxx, hiredis) live only in detached actors, each owning its
+// connection; everything else is cooperative and never blocks.
+
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+
+#include "mq/actors/atoms.hpp"
+
+namespace mq::actors {
+
+/// AMQP consumer (detached; owns the consuming connection). Forwards each delivery with
+/// its connection generation to the dispatcher and settles deliveries on request.
+/// Settlements of an older generation are dropped: the broker already requeued those.
+/// `drain` cancels the consumers so no new deliveries arrive; settling continues.
+using consumer_actor = caf::typed_actor<
+    caf::reacts_to<poll_atom>,
+    caf::reacts_to<tick_atom>,
+    caf::reacts_to<ack_atom, std::uint64_t, std::uint64_t>,          // tag, generation
+    caf::reacts_to<nack_atom, std::uint64_t, std::uint64_t, bool>,   // tag, generation, requeue
+    caf::replies_to<drain_atom>::with<bool>>;
+
+/// Postgres writer (detached; owns one connection). Claims and completions queued in its
+/// mailbox are written together, one statement per kind of request.
+using pg_actor = caf::typed_actor<
+    caf::replies_to<claim_atom, schemas::envelope>::with<claim_reply>,
+    caf::replies_to<complete_atom, store::completion>::with<complete_reply>,
+    caf::reacts_to<flush_atom>>;
+
+/// Redis cache writer (detached; owns one connection). Replies true when written, false
+/// when Redis is unavailable (callers go on: the cache is optional).
+using cache_actor = caf::typed_actor<
+    caf::replies_to<put_atom, cache_entries>::with<bool>,
+    caf::reacts_to<flush_atom>>;
+
+/// LLM client: holds many calls in flight without a thread each (the client's own I/O
+/// thread runs them); calls beyond the configured cap wait in order.
+using llm_actor = caf::typed_actor<
+    caf::replies_to<chat_atom, llm::chat_request>::with<llm::chat_outcome>,
+    caf::reacts_to<chat_done_atom, std::uint64_t, llm::chat_outcome>>;
+
+/// Dispatcher: one job actor per delivery, monitored; relays each job's settlement to
+/// the consumer and keeps the replica's counters. A job that dies settles as requeue.
+using dispatcher_actor = caf::typed_actor<
+    caf::reacts_to<queues::delivery, std::uint64_t>,                             // delivery, generation
+    caf::reacts_to<done_atom, std::uint64_t, std::uint64_t, settle, job_end>,    // tag, generation
+    caf::replies_to<stats_atom>::with<worker_stats>>;
+
+}  // namespace mq::actors

@@ -1,0 +1,67 @@
+#pragma once
+
+// Every atom of the worker's actors (CAF 0.17: at most 10 characters each) and the
+// message types that travel between them.
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <cstdint>
+#include <vector>
+
+#include "mq/llm/client.hpp"
+#include "mq/queues/amqp.hpp"
+#include "mq/schemas/types.hpp"
+#include "mq/store/job_store.hpp"
+#include "mq/store/result_cache.hpp"
+
+namespace mq::actors {
+
+using poll_atom = caf::atom_constant<caf::atom("poll")>;
+using ack_atom = caf::atom_constant<caf::atom("ack")>;
+using nack_atom = caf::atom_constant<caf::atom("nack")>;
+using drain_atom = caf::atom_constant<caf::atom("drain")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using claim_atom = caf::atom_constant<caf::atom("claim")>;
+using complete_atom = caf::atom_constant<caf::atom("complete")>;
+using put_atom = caf::atom_constant<caf::atom("put")>;
+using chat_atom = caf::atom_constant<caf::atom("chat")>;
+using chat_done_atom = caf::atom_constant<caf::atom("chatdone")>;
+using done_atom = caf::atom_constant<caf::atom("done")>;
+using retry_atom = caf::atom_constant<caf::atom("retry")>;
+using stats_atom = caf::atom_constant<caf::atom("stats")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+/// What to tell the broker about a delivery once its job ends.
+enum class settle { ack, requeue, reject };
+
+/// How a job ended, for counters.
+enum class job_end { succeeded, failed, skipped, poison, returned };
+
+/// Counters of one worker replica.
+struct worker_stats {
+  std::uint64_t in_flight = 0;
+  std::uint64_t processed = 0;
+  std::uint64_t succeeded = 0;
+  std::uint64_t failed = 0;
+  std::uint64_t skipped = 0;
+  std::uint64_t poison = 0;
+  std::uint64_t returned = 0;
+};
+
+using claim_reply = mq::result<store::claim_result>;
+using complete_reply = mq::result<store::completed>;
+using cache_entries = std::vector<store::result_cache::entry>;
+
+}  // namespace mq::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::queues::delivery)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::schemas::envelope)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::completion)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::claim_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::complete_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::cache_entries)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::settle)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::job_end)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::worker_stats)

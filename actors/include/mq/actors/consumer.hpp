@@ -1,0 +1,29 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "mq/actors/actors.hpp"
+#include "mq/config/config.hpp"
+
+namespace mq::actors {
+
+/// State of the consumer: its connection and how many deliveries are unsettled.
+struct consumer_state {
+  std::unique_ptr<queues::connection> conn;
+  std::uint64_t generation = 0;  ///< Bumped on every (re)connect.
+  std::uint64_t in_flight = 0;   ///< Deliveries of this generation not yet settled.
+  bool polling = false;          ///< A poll message is queued.
+  bool draining = false;
+  int reconnect_ms = 100;
+  static inline const char* name = "consumer";
+};
+
+/// The consumer's behavior (spawn detached). Consumes `queues` with `prefetch`
+/// unacknowledged deliveries at most; reconnects with backoff after any broker failure.
+consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer_state> self,
+                                       config::amqp_config cfg, std::vector<std::string> queue_names,
+                                       int prefetch, dispatcher_actor dispatcher);
+
+}  // namespace mq::actors

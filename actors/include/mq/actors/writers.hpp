@@ -1,0 +1,39 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "mq/actors/actors.hpp"
+
+namespace mq::actors {
+
+/// State of a Postgres writer: its store and the requests waiting for the next flush.
+struct pg_state {
+  std::unique_ptr<store::job_store> store;
+  std::vector<std::pair<schemas::envelope, caf::typed_response_promise<claim_reply>>> claims;
+  std::vector<std::pair<store::completion, caf::typed_response_promise<complete_reply>>> completions;
+  bool flush_queued = false;
+  static inline const char* name = "pg_writer";
+};
+
+/// Postgres writer behavior (spawn detached). `make_store` runs on the actor's own
+/// thread, so the connection belongs to that thread. Requests arriving together are
+/// written in one statement: the flush message queues behind them in the mailbox.
+pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
+                                  std::function<std::unique_ptr<store::job_store>()> make_store);
+
+/// State of the cache writer.
+struct cache_state {
+  std::unique_ptr<store::result_cache> cache;
+  cache_entries pending;
+  std::vector<caf::typed_response_promise<bool>> waiting;
+  bool flush_queued = false;
+  static inline const char* name = "cache_writer";
+};
+
+/// Redis cache writer behavior (spawn detached); batches like pg_writer.
+cache_actor::behavior_type cache_writer(cache_actor::stateful_pointer<cache_state> self,
+                                        std::function<std::unique_ptr<store::result_cache>()> make_cache);
+
+}  // namespace mq::actors

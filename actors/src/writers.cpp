@@ -1,0 +1,96 @@
+#include "mq/actors/writers.hpp"
+
+#include <caf/all.hpp>
+
+#include "mq/core/log.hpp"
+
+namespace mq::actors {
+namespace {
+
+constexpr std::size_t max_batch = 500;
+
+template <class Item, class Reply, class Fn>
+void run_batches(std::vector<std::pair<Item, caf::typed_response_promise<Reply>>>& queue, Fn&& write) {
+  auto pending = std::move(queue);
+  queue.clear();
+  for (std::size_t at = 0; at < pending.size(); at += max_batch) {
+    auto end = std::min(pending.size(), at + max_batch);
+    std::vector<Item> items;
+    for (auto i = at; i < end; ++i) items.push_back(pending[i].first);
+    auto results = write(items);
+    for (auto i = at; i < end; ++i) {
+      if (results)
+        pending[i].second.deliver(Reply{std::move((*results)[i - at])});
+      else
+        pending[i].second.deliver(Reply{results.err()});
+    }
+  }
+}
+
+}  // namespace
+
+pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
+                                  std::function<std::unique_ptr<store::job_store>()> make_store) {
+  self->state.store = make_store();
+  auto queue_flush = [self] {
+    if (!self->state.flush_queued) {
+      self->state.flush_queued = true;
+      self->send(self, flush_atom::value);
+    }
+  };
+  return {
+      [=](claim_atom, schemas::envelope& e) -> caf::result<claim_reply> {
+        auto rp = self->make_response_promise<claim_reply>();
+        self->state.claims.emplace_back(std::move(e), rp);
+        queue_flush();
+        return rp;
+      },
+      [=](complete_atom, store::completion& c) -> caf::result<complete_reply> {
+        auto rp = self->make_response_promise<complete_reply>();
+        self->state.completions.emplace_back(std::move(c), rp);
+        queue_flush();
+        return rp;
+      },
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flush_queued = false;
+        // Completions first: they free deliveries; claims start new work.
+        run_batches(st.completions, [&](const std::vector<store::completion>& items) {
+          return st.store->complete(items);
+        });
+        run_batches(st.claims, [&](const std::vector<schemas::envelope>& items) {
+          return st.store->claim(items);
+        });
+      },
+  };
+}
+
+cache_actor::behavior_type cache_writer(cache_actor::stateful_pointer<cache_state> self,
+                                        std::function<std::unique_ptr<store::result_cache>()> make_cache) {
+  self->state.cache = make_cache();
+  return {
+      [=](put_atom, cache_entries& entries) -> caf::result<bool> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<bool>();
+        for (auto& e : entries) st.pending.push_back(std::move(e));
+        st.waiting.push_back(rp);
+        if (!st.flush_queued) {
+          st.flush_queued = true;
+          self->send(self, flush_atom::value);
+        }
+        return rp;
+      },
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flush_queued = false;
+        auto entries = std::move(st.pending);
+        auto waiting = std::move(st.waiting);
+        st.pending.clear();
+        st.waiting.clear();
+        const bool ok = st.cache->put(entries).ok();
+        for (auto& rp : waiting) rp.deliver(ok);
+      },
+  };
+}
+
+}  // namespace mq::actors

@@ -1,0 +1,104 @@
+#include "mq/api/app.hpp"
+
+#include <signal.h>
+
+#include <boost/asio/io_context.hpp>
+#include <thread>
+
+#include "mq/core/http_server.hpp"
+#include "mq/core/ids.hpp"
+#include "mq/core/log.hpp"
+#include "outbox.hpp"
+#include "router.hpp"
+#include "services.hpp"
+
+namespace mq::api {
+namespace {
+
+http::response parse_failure_response(http::parse_failure why) {
+  error e;
+  switch (why) {
+    case http::parse_failure::body_too_large:
+      e = make_error(errc::payload_too_large, "request body exceeds the configured limit");
+      break;
+    case http::parse_failure::header_too_large:
+      e = make_error(errc::payload_too_large, "request headers too large");
+      break;
+    case http::parse_failure::bad_request:
+      e = make_error(errc::malformed_json, "malformed HTTP request");
+      break;
+  }
+  http::response r;
+  auto id = new_uuid();
+  r.status = why == http::parse_failure::header_too_large ? 431 : http_status(e.code);
+  r.body = error_body(e, id);
+  r.headers.emplace_back("X-Request-ID", id);
+  r.headers.emplace_back("Connection", "close");
+  return r;
+}
+
+}  // namespace
+
+int run(const config::app_config& cfg) {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  if (cfg.postgres.migrate_on_start) {
+    store::pg_session session(cfg.postgres.conninfo());
+    for (int attempt = 1;; ++attempt) {
+      auto st = session.migrate(cfg.postgres.schema);
+      if (st) break;
+      if (st.err().code != errc::unavailable || attempt >= 30) {
+        log::error("api", "migration failed", {}, {{"error", st.err().internal}});
+        return 1;
+      }
+      log::warn("api", "database unavailable; retrying migration", {});
+      std::this_thread::sleep_for(std::chrono::seconds(1));
+    }
+  }
+
+  services s(cfg);
+  router r;
+  add_ops_routes(r);
+  add_meeting_routes(r);
+  add_task_routes(r);
+  add_classification_routes(r);
+
+  boost::asio::io_context io(cfg.http.threads);
+  http::server_options opts;
+  opts.host = cfg.http.host;
+  opts.port = static_cast<std::uint16_t>(cfg.http.port);
+  opts.body_limit = static_cast<std::uint64_t>(cfg.http.body_limit_bytes);
+  opts.idle_timeout = std::chrono::seconds(cfg.http.idle_timeout_seconds);
+  opts.on_parse_failure = parse_failure_response;
+  http::server server(io, opts, [&s, &r](http::request&& req, http::responder respond) {
+    r.dispatch(s, std::move(req), std::move(respond));
+  });
+  try {
+    server.start();
+  } catch (const std::exception& e) {
+    log::error("api", "cannot listen", {}, {{"error", e.what()}, {"port", std::to_string(cfg.http.port)}});
+    return 1;
+  }
+  outbox_relay relay(s);
+  std::vector<std::thread> threads;
+  for (int i = 0; i < cfg.http.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  log::info("api", "listening", {}, {{"host", cfg.http.host}, {"port", std::to_string(server.port())}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info("api", "shutting down", {}, {{"signal", std::to_string(sig)}});
+  server.stop();
+  relay.stop();
+  s.db.stop();     // finishes the queries already accepted
+  s.publisher.stop();
+  s.cache.stop();
+  io.stop();
+  for (auto& t : threads) t.join();
+  return 0;
+}
+
+}  // namespace mq::api

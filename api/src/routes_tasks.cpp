@@ -1,0 +1,148 @@
+// Accepting classification jobs (durably: committed, then confirmed by the broker) and
+// reading tasks and batches.
+
+#include "mq/core/ids.hpp"
+#include "mq/core/json.hpp"
+#include "mq/store/repositories.hpp"
+#include "router.hpp"
+#include "services.hpp"
+
+namespace mq::api {
+namespace {
+
+const std::string tasks_path = "/api/v1/tasks/";
+const std::string batches_path = "/api/v1/batches/";
+
+/// The task's JSON with "deduplicated" added (the JSON always starts with '{').
+std::string accepted_task_json(const schemas::task_record& t, bool deduplicated) {
+  auto body = schemas::to_json(t);
+  return "{\"deduplicated\":" + std::string(deduplicated ? "true" : "false") + "," + body.substr(1);
+}
+
+/// Answers 202 once `tasks` are confirmed by the broker, or 503 when the broker did not
+/// confirm (the committed tasks stay in the outbox and the relay publishes them).
+void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::task_record> tasks,
+                         std::function<void()> accept) {
+  s.publish_tasks(tasks, [c, accept = std::move(accept)](status st) {
+    if (!st) {
+      auto e = make_error(errc::unavailable,
+                          "the job is stored but the broker did not confirm it; retrying the "
+                          "request returns the same task",
+                          st.err().internal);
+      return c->fail(e);
+    }
+    accept();
+  });
+}
+
+void write_ids(json::writer& w, const char* key, const std::vector<schemas::task_record>& tasks) {
+  w.key(key);
+  w.begin_array();
+  for (const auto& t : tasks) w.value(t.id);
+  w.end_array();
+}
+
+void accept_batch(services& s, const call_ptr& c, store::enqueued_batch b) {
+  auto created = b.created;
+  publish_then_accept(s, c, std::move(created), [c, b = std::move(b)] {
+    json::writer w;
+    w.begin_object();
+    w.kv("batch_id", b.batch ? std::optional<std::string>(b.batch->id) : std::nullopt);
+    w.kv("queued", static_cast<unsigned long>(b.created.size()));
+    w.kv("already_queued", static_cast<unsigned long>(b.already_active.size()));
+    write_ids(w, "task_ids", b.created);
+    write_ids(w, "already_queued_task_ids", b.already_active);
+    if (b.batch) w.kv("status_url", batches_path + b.batch->id);
+    w.end_object();
+    if (!b.batch) return c->reply(200, w.take());
+    c->reply(202, w.take(), {{"Location", batches_path + b.batch->id}});
+  });
+}
+
+void classify_one(services& s, const call_ptr& c) {
+  auto id = parse_id(c->params["meetingId"]);
+  if (!id) return c->fail(make_error(errc::not_found, "meeting not found"));
+  s.with_db(c, [&s, c, id = *id](store::pg_session& db) {
+    auto r = store::enqueue_task(db, c->tenant, schemas::kinds::classify_meeting, id, c->request_id);
+    if (!r) return c->fail(r.err());
+    auto task = r->task;
+    const bool dedup = !r->created;
+    auto accept = [c, task, dedup] {
+      c->reply(202, accepted_task_json(task, dedup), {{"Location", tasks_path + task.id}});
+    };
+    if (dedup) return accept();  // already durable and published (or in the outbox)
+    publish_then_accept(s, c, {task}, accept);
+  });
+}
+
+void classify_batch(services& s, const call_ptr& c) {
+  auto doc = read_body(c, "requests/classify_batch");
+  if (!doc) return;
+  const auto& arr = (*doc)["meeting_ids"];
+  if (arr.Size() > static_cast<rapidjson::SizeType>(s.cfg.api.max_batch_items))
+    return c->fail(make_error(errc::payload_too_large,
+                              "at most " + std::to_string(s.cfg.api.max_batch_items) + " meetings per batch"));
+  std::vector<std::int64_t> ids;
+  for (const auto& v : arr.GetArray()) ids.push_back(v.GetInt64());
+  s.with_db(c, [&s, c, ids = std::move(ids)](store::pg_session& db) {
+    auto b = store::enqueue_batch(db, c->tenant, schemas::kinds::classify_meeting, ids, c->request_id);
+    if (!b) return c->fail(b.err());
+    accept_batch(s, c, std::move(*b));
+  });
+}
+
+void queue_unclassified(services& s, const call_ptr& c) {
+  s.with_db(c, [&s, c](store::pg_session& db) {
+    auto b = store::queue_unclassified(db, c->tenant, c->request_id);
+    if (!b) return c->fail(b.err());
+    accept_batch(s, c, std::move(*b));
+  });
+}
+
+void get_task(services& s, const call_ptr& c) {
+  const std::string id = c->params["id"];
+  if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "task not found"));
+  auto from_db = [&s, c, id] {
+    s.with_db(c, [&s, c, id](store::pg_session& db) {
+      auto t = store::get_task(db, c->tenant, id);
+      if (!t) return c->fail(t.err());
+      if (!*t) return c->fail(make_error(errc::not_found, "task " + id + " not found"));
+      auto body = schemas::to_json(**t);
+      c->reply(200, body);
+      // Final states never change: safe to cache for the next poll.
+      if (schemas::is_terminal((*t)->status))
+        s.cache.submit([key = s.keys.task(c->tenant, id), body](store::result_cache& cache) {
+          cache.put({{key, body}});
+        });
+    });
+  };
+  s.with_cache(c, [c, key = s.keys.task(c->tenant, id), from_db](store::result_cache& cache) {
+    auto hit = cache.get(key);
+    if (hit && *hit) return c->reply(200, **hit);
+    from_db();
+  }, from_db);
+}
+
+void get_batch(services& s, const call_ptr& c) {
+  const std::string id = c->params["id"];
+  if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "batch not found"));
+  s.with_db(c, [c, id](store::pg_session& db) {
+    auto b = store::get_batch(db, c->tenant, id);
+    if (!b) return c->fail(b.err());
+    if (!*b) return c->fail(make_error(errc::not_found, "batch " + id + " not found"));
+    c->reply(200, schemas::to_json(**b));
+  });
+}
+
+}  // namespace
+
+void add_task_routes(router& r) {
+  r.add("POST", "/api/v1/workers/classify/batch", classify_batch);
+  r.add("POST", "/api/v1/workers/classify/:meetingId", classify_one);
+  r.add("POST", "/api/v1/classifications/queue-unclassified", queue_unclassified);
+  r.add("GET", "/api/v1/tasks/:id", get_task);
+  r.add("GET", "/api/v1/workers/task/:id", get_task);
+  r.add("GET", "/api/v1/batches/:id", get_batch);
+}
+
+}  // namespace mq::api

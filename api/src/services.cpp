@@ -1,0 +1,170 @@
+#include "services.hpp"
+
+#include "mq/core/ids.hpp"
+#include "mq/core/json.hpp"
+#include "mq/core/log.hpp"
+#include "mq/queues/topology.hpp"
+#include "mq/schemas/validator.hpp"
+#include "mq/store/repositories.hpp"
+
+namespace mq::api {
+
+std::optional<std::string> auth_cache::find(const std::string& hash) {
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = entries_.find(hash);
+  if (it == entries_.end() || it->second.second < std::chrono::steady_clock::now()) return std::nullopt;
+  return it->second.first;
+}
+
+void auth_cache::remember(const std::string& hash, const std::string& tenant) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (entries_.size() > 100000) entries_.clear();
+  entries_[hash] = {tenant, std::chrono::steady_clock::now() + ttl_};
+}
+
+services::services(const config::app_config& c)
+    : cfg(c),
+      db(static_cast<std::size_t>(c.api.pg_connections), static_cast<std::size_t>(c.api.max_pending_db_jobs),
+         [conninfo = c.postgres.conninfo()] { return std::make_unique<store::pg_session>(conninfo); }),
+      cache(2, static_cast<std::size_t>(c.api.max_pending_db_jobs),
+            [redis = c.redis] { return store::make_redis_cache(redis); }),
+      publisher(c.amqp, queues::topology{c.amqp.prefix}),
+      keys{c.redis.key_prefix},
+      auth(std::chrono::seconds(c.api.auth_cache_seconds)) {}
+
+void services::with_db(const call_ptr& c, std::function<void(store::pg_session&)> fn) {
+  if (!db.submit(std::move(fn)))
+    c->fail(make_error(errc::unavailable, "server busy; retry later", "database queue full"));
+}
+
+void services::with_cache(const call_ptr&, std::function<void(store::result_cache&)> fn,
+                          std::function<void()> fallback) {
+  if (!cache.submit(std::move(fn))) fallback();
+}
+
+void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
+                             std::function<void(status)> done) {
+  std::vector<queues::outgoing> msgs;
+  std::vector<std::string> ids;
+  msgs.reserve(tasks.size());
+  for (const auto& t : tasks) {
+    schemas::envelope e{t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id.value_or(""),
+                        t.request_id.value_or("")};
+    queues::outgoing m;
+    m.routing_key = t.kind;
+    m.body = schemas::encode(e);
+    m.message_id = t.id;
+    if (t.request_id) m.headers.emplace_back("x-request-id", *t.request_id);
+    msgs.push_back(std::move(m));
+    ids.push_back(t.id);
+  }
+  publisher.publish(std::move(msgs), [this, ids = std::move(ids), done = std::move(done)](status st) {
+    if (st) {
+      // Outbox mark; losing it only means the relay republishes, and workers dedupe.
+      db.submit([ids](store::pg_session& s) {
+        auto marked = store::mark_published(s, ids);
+        if (!marked) log::warn("outbox", "could not mark tasks published", {}, {{"error", marked.err().internal}});
+      });
+    }
+    done(st);
+  });
+}
+
+void authenticate(services& s, const call_ptr& c, std::function<void()> next) {
+  const std::string header = c->req.header("authorization");
+  const std::string prefix = "Bearer ";
+  if (header.size() <= prefix.size() || header.compare(0, prefix.size(), prefix) != 0)
+    return c->fail(make_error(errc::unauthorized, "missing bearer API key"));
+  const std::string hash = sha256_hex(header.substr(prefix.size()));
+  if (auto tenant = s.auth.find(hash)) {
+    c->tenant = *tenant;
+    return next();
+  }
+  s.with_db(c, [&s, c, hash, next = std::move(next)](store::pg_session& db) {
+    auto tenant = store::tenant_for_key_hash(db, hash);
+    if (!tenant) return c->fail(tenant.err());
+    if (!*tenant) return c->fail(make_error(errc::unauthorized, "unknown API key"));
+    s.auth.remember(hash, **tenant);
+    c->tenant = **tenant;
+    next();
+  });
+}
+
+std::optional<rapidjson::Document> parse_body(const call_ptr& c) {
+  const std::string type = c->req.header("content-type");
+  if (!type.empty() && type.find("json") == std::string::npos) {
+    c->fail(make_error(errc::unsupported_media_type, "send the body as Content-Type: application/json"));
+    return std::nullopt;
+  }
+  auto doc = json::parse(c->req.body);
+  if (!doc) {
+    c->fail(doc.err());
+    return std::nullopt;
+  }
+  if (auto where = json::find_nul(*doc)) {
+    auto e = make_error(errc::validation_failed,
+                        "text at " + *where + " holds a NUL character, which cannot be stored");
+    e.details = "{\"field\":" + json::quote(*where) + ",\"rule\":\"no_nul\"}";
+    c->fail(e);
+    return std::nullopt;
+  }
+  return std::move(*doc);
+}
+
+bool check_schema(const call_ptr& c, const char* schema, const rapidjson::Value& v,
+                  const std::string& pointer_prefix) {
+  auto bad = schemas::validate(schema, v);
+  if (!bad) return true;
+  auto e = make_error(errc::validation_failed,
+                      pointer_prefix.empty() ? bad->message : pointer_prefix + bad->message);
+  e.details = "{\"field\":" + json::quote(pointer_prefix + bad->pointer) +
+              ",\"rule\":" + json::quote(bad->keyword) + "}";
+  c->fail(e);
+  return false;
+}
+
+std::optional<rapidjson::Document> read_body(const call_ptr& c, const char* schema) {
+  auto doc = parse_body(c);
+  if (!doc || !check_schema(c, schema, *doc)) return std::nullopt;
+  return doc;
+}
+
+std::optional<std::pair<int, int>> read_page(const services& s, const call_ptr& c) {
+  int page = 1, size = s.cfg.api.default_page_size;
+  std::string v;
+  auto bad = [&](const char* name) {
+    c->fail(make_error(errc::invalid_parameter,
+                       std::string(name) + " must be a positive integer" +
+                           (std::string(name) == "page_size"
+                                ? " up to " + std::to_string(s.cfg.api.max_page_size)
+                                : std::string())));
+    return std::nullopt;
+  };
+  if (c->req.query_param("page", v)) {
+    auto n = parse_id(v);
+    if (!n || *n > 1000000) return bad("page");
+    page = static_cast<int>(*n);
+  }
+  if (c->req.query_param("page_size", v) || c->req.query_param("limit", v)) {
+    auto n = parse_id(v);
+    if (!n || *n > s.cfg.api.max_page_size) return bad("page_size");
+    size = static_cast<int>(*n);
+  }
+  return std::make_pair(page, size);
+}
+
+std::string page_json(const std::vector<std::string>& items, int page, int page_size, long long total) {
+  json::writer w;
+  w.begin_object();
+  w.key("items");
+  w.begin_array();
+  for (const auto& i : items) w.raw(i);
+  w.end_array();
+  w.kv("page", page);
+  w.kv("page_size", page_size);
+  w.kv("total", total);
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace mq::api

@@ -1,0 +1,80 @@
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "call.hpp"
+#include "mq/config/config.hpp"
+#include "mq/core/blocking_pool.hpp"
+#include "mq/queues/amqp.hpp"
+#include "mq/schemas/types.hpp"
+#include "mq/store/pg_session.hpp"
+#include "mq/store/result_cache.hpp"
+
+namespace mq::api {
+
+/// API keys already checked, by SHA-256, for auth_cache_seconds.
+class auth_cache {
+ public:
+  explicit auth_cache(std::chrono::seconds ttl) : ttl_(ttl) {}
+  std::optional<std::string> find(const std::string& hash);
+  void remember(const std::string& hash, const std::string& tenant);
+
+ private:
+  std::chrono::seconds ttl_;
+  std::mutex mu_;
+  std::unordered_map<std::string, std::pair<std::string, steady_time>> entries_;
+};
+
+/// Everything handlers use. Blocking clients live on their own threads: Postgres and
+/// Redis in pools of threads that own one session each, RabbitMQ in the publisher thread.
+struct services {
+  explicit services(const config::app_config& cfg);
+
+  const config::app_config& cfg;
+  blocking_pool<store::pg_session> db;
+  blocking_pool<store::result_cache> cache;
+  queues::publisher publisher;
+  store::cache_keys keys;
+  auth_cache auth;
+
+  /// Runs `fn` on a database thread; answers 503 at once if too much is queued.
+  void with_db(const call_ptr& c, std::function<void(store::pg_session&)> fn);
+  /// Runs `fn` on a cache thread; runs `fallback` instead if that pool is saturated.
+  void with_cache(const call_ptr& c, std::function<void(store::result_cache&)> fn,
+                  std::function<void()> fallback);
+
+  /// Publishes the tasks' envelopes with confirms, then calls `done` (on the publisher
+  /// thread). Confirmed tasks are marked published in the outbox.
+  void publish_tasks(const std::vector<schemas::task_record>& tasks, std::function<void(status)> done);
+};
+
+/// Authenticates the call's bearer key (401 on failure), then runs `next` with
+/// c->tenant set.
+void authenticate(services& s, const call_ptr& c, std::function<void()> next);
+
+/// Checks Content-Type (415), parses the body (400 when malformed) and rejects NUL
+/// characters (422). Replies and returns nullopt on failure.
+std::optional<rapidjson::Document> parse_body(const call_ptr& c);
+
+/// Validates `v` against `schema`; replies 422 naming the field (prefixed with
+/// `pointer_prefix`) and returns false on failure.
+bool check_schema(const call_ptr& c, const char* schema, const rapidjson::Value& v,
+                  const std::string& pointer_prefix = "");
+
+/// parse_body() then check_schema() on the whole body.
+std::optional<rapidjson::Document> read_body(const call_ptr& c, const char* schema);
+
+/// Reads page and page_size query parameters (400 when malformed or out of range).
+std::optional<std::pair<int, int>> read_page(const services& s, const call_ptr& c);
+
+/// {"items":[...],"page":..,"page_size":..,"total":..} from already-serialized items.
+std::string page_json(const std::vector<std::string>& items, int page, int page_size, long long total);
+
+}  // namespace mq::api

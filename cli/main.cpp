@@ -1,0 +1,66 @@
+// mqctl: administration from the shell. Reads the same configuration as the services.
+//
+//   mqctl migrate                  apply pending SQL migrations
+//   mqctl tenant create <name>     create a tenant; prints its API key on the last line
+//   mqctl key create <tenant>      add an API key to a tenant; prints it on the last line
+
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "mq/config/config.hpp"
+#include "mq/core/log.hpp"
+#include "mq/store/pg_session.hpp"
+#include "mq/store/repositories.hpp"
+
+namespace {
+
+int usage() {
+  std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant>\n";
+  return 64;
+}
+
+int report(const mq::error& e) {
+  std::cerr << "mqctl: " << e.message;
+  if (!e.internal.empty()) std::cerr << " (" << e.internal << ")";
+  std::cerr << "\n";
+  return e.code == mq::errc::unavailable ? 69 : 1;
+}
+
+int print_key(const mq::result<mq::store::new_key>& k) {
+  if (!k) return report(k.err());
+  std::cout << "tenant: " << k->tenant_name << " (" << k->tenant_id << ")\n" << k->api_key << "\n";
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--config") {
+      ++i;
+      continue;
+    }
+    args.push_back(a);
+  }
+  if (args.empty()) return usage();
+  auto cfg = mq::config::load_or_exit(argc, argv);
+  mq::log::set_service("mqctl");
+  mq::log::set_level(mq::log::level::warn);
+  mq::store::pg_session db(cfg.postgres.conninfo());
+  if (args[0] == "migrate" && args.size() == 1) {
+    auto st = db.migrate(cfg.postgres.schema);
+    if (!st) return report(st.err());
+    std::cout << "migrations applied to schema " << cfg.postgres.schema << "\n";
+    return 0;
+  }
+  if (args.size() == 3 && args[0] == "tenant" && args[1] == "create") {
+    if (auto st = db.migrate(cfg.postgres.schema); !st) return report(st.err());
+    return print_key(mq::store::create_tenant(db, args[2]));
+  }
+  if (args.size() == 3 && args[0] == "key" && args[1] == "create")
+    return print_key(mq::store::create_api_key(db, args[2]));
+  return usage();
+}

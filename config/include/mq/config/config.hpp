@@ -1,0 +1,130 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+
+#include "mq/core/error.hpp"
+
+namespace mq::config {
+
+/// HTTP ingress (mq-api).
+struct http_config {
+  std::string host;                  ///< Address to listen on.
+  int port = 0;                      ///< Port to listen on.
+  int threads = 0;                   ///< I/O threads.
+  std::int64_t body_limit_bytes = 0; ///< Largest body; 413 beyond.
+  int idle_timeout_seconds = 0;      ///< Idle connection timeout.
+};
+
+/// Request limits and the API's own resources.
+struct api_config {
+  int max_batch_items = 0;        ///< Items per batch request; 413 beyond.
+  int default_page_size = 0;      ///< Page size when none is asked.
+  int max_page_size = 0;          ///< Largest page size.
+  int pg_connections = 0;         ///< Postgres connections of mq-api.
+  int max_pending_db_jobs = 0;    ///< Queue bound before 503.
+  int auth_cache_seconds = 0;     ///< API key cache lifetime.
+  int outbox_grace_seconds = 0;   ///< Age after which an unconfirmed task is republished.
+  int outbox_interval_ms = 0;     ///< Outbox relay period.
+};
+
+/// Postgres, the source of truth.
+struct postgres_config {
+  std::string host;
+  int port = 0;
+  std::string dbname;
+  std::string user;
+  std::string password;  ///< Secret: MQ_POSTGRES_PASSWORD only.
+  std::string schema;    ///< Schema holding the tables (tests use one each).
+  int connect_timeout_seconds = 0;
+  bool migrate_on_start = false;
+
+  /// libpq connection string with search_path set to `schema`.
+  std::string conninfo() const;
+};
+
+/// Redis, the result cache.
+struct redis_config {
+  std::string host;
+  int port = 0;
+  std::string password;  ///< Secret: MQ_REDIS_PASSWORD only.
+  std::string key_prefix;
+  int ttl_seconds = 0;
+  int timeout_ms = 0;
+};
+
+/// RabbitMQ.
+struct amqp_config {
+  std::string host;
+  int port = 0;
+  std::string user;
+  std::string password;  ///< Secret: MQ_AMQP_PASSWORD only.
+  std::string vhost;
+  std::string prefix;    ///< Prefix of exchange and queue names (tests use one each).
+  int heartbeat_seconds = 0;
+  int delivery_limit = 0;
+  int confirm_timeout_ms = 0;
+  int connect_timeout_ms = 0;
+};
+
+/// One worker replica.
+struct worker_config {
+  int prefetch = 0;
+  int threads = 0;
+  int pg_connections = 0;
+  int drain_seconds = 0;
+};
+
+/// The LLM provider.
+struct llm_config {
+  std::string provider;         ///< "offline" or "openai".
+  std::string base_url;
+  std::string model;
+  std::string api_key;          ///< Secret: MQ_LLM_API_KEY only.
+  std::string response_format;  ///< "json_schema", "json_object" or "prompt".
+  double temperature = 0;
+  int max_tokens = 0;
+  int max_attempts = 0;
+  int backoff_base_ms = 0;
+  int backoff_max_ms = 0;
+  int connect_timeout_ms = 0;
+  int request_timeout_ms = 0;
+  int max_in_flight = 0;
+};
+
+/// Logging.
+struct log_config {
+  std::string level;
+};
+
+/// Everything, loaded once in main and passed down by const&.
+struct app_config {
+  http_config http;
+  api_config api;
+  postgres_config postgres;
+  redis_config redis;
+  amqp_config amqp;
+  worker_config worker;
+  llm_config llm;
+  log_config log;
+};
+
+/// Builds the configuration: the embedded config/default.yaml, overlaid by the YAML
+/// file at `overlay_path` (if not empty), overlaid by `env` entries named
+/// MQ_<SECTION>_<KEY>. Every problem found (unknown key, bad type, value out of range,
+/// secret in a file) is reported in one errc::validation_failed error, one per line.
+result<app_config> load(const std::string& overlay_path,
+                        const std::map<std::string, std::string>& env);
+
+/// The process environment as a map (for load()).
+std::map<std::string, std::string> process_env();
+
+/// load() with the process environment and MQ_CONFIG (or `--config <file>` in argv)
+/// as the overlay; prints the errors and exits with status 2 when loading fails.
+app_config load_or_exit(int argc, char** argv);
+
+/// The text of the embedded default.yaml.
+const std::string& default_yaml();
+
+}  // namespace mq::config

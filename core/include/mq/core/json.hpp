@@ -1,0 +1,91 @@
+#pragma once
+
+#include <rapidjson/document.h>
+#include <rapidjson/stringbuffer.h>
+#include <rapidjson/writer.h>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mq/core/error.hpp"
+
+namespace mq::json {
+
+/// Streaming JSON writer over RapidJSON with terse key/value helpers.
+/// Not thread-safe; build one per message.
+class writer {
+ public:
+  writer() : w_(buf_) {}
+
+  void begin_object() { w_.StartObject(); }
+  void end_object() { w_.EndObject(); }
+  void begin_array() { w_.StartArray(); }
+  void end_array() { w_.EndArray(); }
+  void key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
+
+  void value(std::string_view v) {
+    w_.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+  }
+  void value(const std::string& v) { value(std::string_view(v)); }
+  void value(const char* v) { value(std::string_view(v)); }
+  void value(bool v) { w_.Bool(v); }
+  void value(int v) { w_.Int(v); }
+  void value(unsigned v) { w_.Uint(v); }
+  void value(long v) { w_.Int64(v); }
+  void value(long long v) { w_.Int64(v); }
+  void value(unsigned long v) { w_.Uint64(v); }
+  void value(unsigned long long v) { w_.Uint64(v); }
+  void value(double v) { w_.Double(v); }
+  void value(std::nullptr_t) { w_.Null(); }
+  void value(const rapidjson::Value& v) { v.Accept(w_); }
+  template <class T>
+  void value(const std::optional<T>& v) {
+    if (v)
+      value(*v);
+    else
+      w_.Null();
+  }
+  void null() { w_.Null(); }
+
+  /// Writes already-serialized JSON as the next value (trusted input only).
+  void raw(std::string_view json) {
+    w_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+  }
+
+  template <class T>
+  void kv(std::string_view k, const T& v) {
+    key(k);
+    value(v);
+  }
+
+  /// The text written so far; the writer must be complete (all scopes closed).
+  std::string take() { return std::string(buf_.GetString(), buf_.GetSize()); }
+
+ private:
+  rapidjson::StringBuffer buf_;
+  rapidjson::Writer<rapidjson::StringBuffer> w_;
+};
+
+/// Parses `text`, validating UTF-8. A syntax or encoding error is errc::malformed_json
+/// with the offset in the message.
+result<rapidjson::Document> parse(std::string_view text);
+
+/// JSON pointer ("/a/0/b") of the first string (key or value) that holds a NUL
+/// character, which Postgres text cannot store; nullopt if there is none.
+std::optional<std::string> find_nul(const rapidjson::Value& v);
+
+/// Serializes a value.
+std::string stringify(const rapidjson::Value& v);
+
+/// Typed member access; nullopt when absent or of another type.
+std::optional<std::string> get_string(const rapidjson::Value& obj, const char* key);
+std::optional<std::int64_t> get_int(const rapidjson::Value& obj, const char* key);
+std::optional<bool> get_bool(const rapidjson::Value& obj, const char* key);
+std::optional<double> get_double(const rapidjson::Value& obj, const char* key);
+
+/// Escapes `s` as a JSON string literal, quotes included.
+std::string quote(std::string_view s);
+
+}  // namespace mq::json

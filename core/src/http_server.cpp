@@ -1,0 +1,215 @@
+#include "mq/core/http_server.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/version.hpp>
+#include <boost/optional.hpp>
+#include <cctype>
+
+#include "mq/core/log.hpp"
+
+namespace mq::http {
+
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+std::string request::header(std::string_view name) const {
+  for (const auto& [k, v] : headers)
+    if (k == name) return v;
+  return {};
+}
+
+bool request::query_param(std::string_view name, std::string& out) const {
+  std::string_view q = query;
+  while (!q.empty()) {
+    auto amp = q.find('&');
+    auto part = q.substr(0, amp);
+    auto eq = part.find('=');
+    auto key = url_decode(part.substr(0, eq));
+    if (key == name) {
+      out = eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1));
+      return true;
+    }
+    if (amp == std::string_view::npos) break;
+    q.remove_prefix(amp + 1);
+  }
+  return false;
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out.push_back(' ');
+    } else if (s[i] == '%' && i + 2 < s.size() && std::isxdigit(static_cast<unsigned char>(s[i + 1])) &&
+               std::isxdigit(static_cast<unsigned char>(s[i + 2]))) {
+      out.push_back(static_cast<char>(std::stoi(std::string(s.substr(i + 1, 2)), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(s[i]);
+    }
+  }
+  return out;
+}
+
+const char* reason_phrase(int status) {
+  return bhttp::obsolete_reason(static_cast<bhttp::status>(status)).data();
+}
+
+namespace {
+
+/// What every connection needs; shared so a session may outlive the server object.
+struct shared_state {
+  server_options opts;
+  handler on_request;
+};
+
+class session : public std::enable_shared_from_this<session> {
+ public:
+  session(tcp::socket&& socket, std::shared_ptr<const shared_state> shared)
+      : stream_(std::move(socket)), shared_(std::move(shared)), opts_(shared_->opts) {}
+
+  void run() {
+    net::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->read(); });
+  }
+
+ private:
+  void read() {
+    parser_.emplace();
+    parser_->body_limit(opts_.body_limit);
+    parser_->header_limit(opts_.header_limit);
+    stream_.expires_after(opts_.idle_timeout);
+    bhttp::async_read(stream_, buffer_, *parser_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->on_read(ec);
+                      });
+  }
+
+  void on_read(beast::error_code ec) {
+    if (ec == bhttp::error::end_of_stream || ec == beast::error::timeout ||
+        ec == net::error::operation_aborted || ec == net::error::connection_reset ||
+        ec == net::error::eof)
+      return close();
+    if (ec) {
+      parse_failure why = parse_failure::bad_request;
+      if (ec == bhttp::error::body_limit) why = parse_failure::body_too_large;
+      if (ec == bhttp::error::header_limit) why = parse_failure::header_too_large;
+      if (!opts_.on_parse_failure) return close();
+      keep_alive_ = false;
+      return write(opts_.on_parse_failure(why));
+    }
+    auto msg = parser_->release();
+    keep_alive_ = msg.keep_alive();
+    request req;
+    req.method = std::string(msg.method_string());
+    req.target = std::string(msg.target());
+    auto qpos = req.target.find('?');
+    req.path = req.target.substr(0, qpos);
+    if (qpos != std::string::npos) req.query = req.target.substr(qpos + 1);
+    for (const auto& field : msg) {
+      std::string name(field.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      req.headers.emplace_back(std::move(name), std::string(field.value()));
+    }
+    req.body = std::move(msg.body());
+    beast::error_code ignored;
+    auto ep = stream_.socket().remote_endpoint(ignored);
+    if (!ignored) req.remote_address = ep.address().to_string();
+    auto self = shared_from_this();
+    responder respond = [self](response r) {
+      net::post(self->stream_.get_executor(),
+                [self, r = std::move(r)]() mutable { self->write(std::move(r)); });
+    };
+    try {
+      shared_->on_request(std::move(req), std::move(respond));
+    } catch (const std::exception& e) {
+      log::error("http", "handler threw", {}, {{"error", e.what()}});
+      close();
+    }
+  }
+
+  void write(response r) {
+    auto res = std::make_shared<bhttp::response<bhttp::string_body>>();
+    res->version(11);
+    res->result(static_cast<unsigned>(r.status));
+    res->set(bhttp::field::server, "mq");
+    if (!r.content_type.empty()) res->set(bhttp::field::content_type, r.content_type);
+    for (auto& [k, v] : r.headers) res->set(k, v);
+    res->body() = std::move(r.body);
+    res->keep_alive(keep_alive_);
+    res->prepare_payload();
+    stream_.expires_after(opts_.idle_timeout);
+    bhttp::async_write(stream_, *res,
+                       [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+                         if (ec || !self->keep_alive_) return self->close();
+                         self->read();
+                       });
+  }
+
+  void close() {
+    beast::error_code ec;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+  }
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  boost::optional<bhttp::request_parser<bhttp::string_body>> parser_;
+  std::shared_ptr<const shared_state> shared_;
+  const server_options& opts_;
+  bool keep_alive_ = false;
+};
+
+}  // namespace
+
+struct server::impl {
+  impl(net::io_context& io, server_options o, handler h)
+      : io(io),
+        shared(std::make_shared<shared_state>(shared_state{std::move(o), std::move(h)})),
+        acceptor(net::make_strand(io)) {}
+
+  void accept() {
+    acceptor.async_accept(net::make_strand(io), [this](beast::error_code ec, tcp::socket socket) {
+      if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+      if (!ec) {
+        socket.set_option(tcp::no_delay(true), ec);
+        std::make_shared<session>(std::move(socket), shared)->run();
+      }
+      accept();
+    });
+  }
+
+  net::io_context& io;
+  std::shared_ptr<const shared_state> shared;
+  tcp::acceptor acceptor;
+};
+
+server::server(net::io_context& io, server_options options, handler h)
+    : impl_(std::make_unique<impl>(io, std::move(options), std::move(h))) {}
+
+server::~server() = default;
+
+void server::start() {
+  tcp::endpoint ep{net::ip::make_address(impl_->shared->opts.host), impl_->shared->opts.port};
+  impl_->acceptor.open(ep.protocol());
+  impl_->acceptor.set_option(net::socket_base::reuse_address(true));
+  impl_->acceptor.bind(ep);
+  impl_->acceptor.listen(net::socket_base::max_listen_connections);
+  impl_->accept();
+}
+
+void server::stop() {
+  net::post(impl_->acceptor.get_executor(), [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+  });
+}
+
+std::uint16_t server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+}  // namespace mq::http

@@ -1,0 +1,86 @@
+#include "mq/core/json.hpp"
+
+#include <rapidjson/error/en.h>
+
+#include <cstring>
+
+namespace mq::json {
+
+result<rapidjson::Document> parse(std::string_view text) {
+  rapidjson::Document doc;
+  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  if (doc.HasParseError()) {
+    return make_error(errc::malformed_json,
+                      std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
+                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  return doc;
+}
+
+namespace {
+
+bool has_nul(const rapidjson::Value& s) {
+  return std::memchr(s.GetString(), '\0', s.GetStringLength()) != nullptr;
+}
+
+std::optional<std::string> find_nul_at(const rapidjson::Value& v, const std::string& path) {
+  if (v.IsString()) return has_nul(v) ? std::optional<std::string>(path) : std::nullopt;
+  if (v.IsArray()) {
+    for (rapidjson::SizeType i = 0; i < v.Size(); ++i)
+      if (auto p = find_nul_at(v[i], path + "/" + std::to_string(i))) return p;
+  } else if (v.IsObject()) {
+    for (auto it = v.MemberBegin(); it != v.MemberEnd(); ++it) {
+      std::string child = path + "/" + std::string(it->name.GetString(), it->name.GetStringLength());
+      if (has_nul(it->name)) return child;
+      if (auto p = find_nul_at(it->value, child)) return p;
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<std::string> find_nul(const rapidjson::Value& v) { return find_nul_at(v, ""); }
+
+std::string stringify(const rapidjson::Value& v) {
+  rapidjson::StringBuffer buf;
+  rapidjson::Writer<rapidjson::StringBuffer> w(buf);
+  v.Accept(w);
+  return std::string(buf.GetString(), buf.GetSize());
+}
+
+std::optional<std::string> get_string(const rapidjson::Value& obj, const char* key) {
+  if (!obj.IsObject()) return std::nullopt;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsString()) return std::nullopt;
+  return std::string(it->value.GetString(), it->value.GetStringLength());
+}
+
+std::optional<std::int64_t> get_int(const rapidjson::Value& obj, const char* key) {
+  if (!obj.IsObject()) return std::nullopt;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsInt64()) return std::nullopt;
+  return it->value.GetInt64();
+}
+
+std::optional<bool> get_bool(const rapidjson::Value& obj, const char* key) {
+  if (!obj.IsObject()) return std::nullopt;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsBool()) return std::nullopt;
+  return it->value.GetBool();
+}
+
+std::optional<double> get_double(const rapidjson::Value& obj, const char* key) {
+  if (!obj.IsObject()) return std::nullopt;
+  auto it = obj.FindMember(key);
+  if (it == obj.MemberEnd() || !it->value.IsNumber()) return std::nullopt;
+  return it->value.GetDouble();
+}
+
+std::string quote(std::string_view s) {
+  writer w;
+  w.value(s);
+  return w.take();
+}
+
+}  // namespace mq::json

@@ -1,0 +1,67 @@
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "mq/core/error.hpp"
+
+namespace mq::llm {
+
+/// An outbound HTTP request.
+struct http_call {
+  std::string method = "POST";
+  std::string url;
+  std::vector<std::string> headers;  ///< "Name: value"
+  std::string body;
+  std::chrono::milliseconds connect_timeout{5000};
+  std::chrono::milliseconds total_timeout{120000};
+  std::size_t max_response_bytes = 16 << 20;  ///< Larger answers are aborted.
+};
+
+/// What came back. `err` is set for transport failures (no HTTP status): errc::timeout,
+/// errc::network, or errc::payload_too_large; HTTP errors come back as a status.
+struct http_reply {
+  std::optional<error> err;
+  long status = 0;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< Names lower-cased.
+  std::chrono::milliseconds latency{0};
+
+  std::string header(const std::string& name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return {};
+  }
+};
+
+/// Many HTTP calls in flight on one thread through libcurl's multi interface: no
+/// thread per call. Connections are kept alive and reused; HTTP/2 is multiplexed where
+/// the server offers it. Callbacks run on the engine thread and must not block.
+class curl_engine {
+ public:
+  using callback = std::function<void(http_reply)>;
+
+  curl_engine();
+  ~curl_engine();
+  curl_engine(const curl_engine&) = delete;
+  curl_engine& operator=(const curl_engine&) = delete;
+
+  /// Queues a call. Never blocks; thread-safe.
+  void submit(http_call call, callback done);
+  /// Calls queued or in flight.
+  std::size_t in_flight() const;
+  /// Aborts what is in flight (each gets errc::unavailable) and joins the thread.
+  void stop();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace mq::llm

@@ -1,0 +1,114 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "mq/core/error.hpp"
+
+namespace mq::schemas {
+
+/// Lifecycle of a task: queued -> running -> succeeded | failed, with retrying between
+/// attempts, dead once dead-lettered, and cancelled on request.
+enum class task_status { queued, running, retrying, succeeded, failed, dead, cancelled };
+
+const char* to_string(task_status s);
+std::optional<task_status> parse_task_status(std::string_view s);
+/// succeeded, failed, dead and cancelled never change again.
+bool is_terminal(task_status s);
+
+/// Job kinds; each has its own queue.
+namespace kinds {
+inline constexpr std::string_view classify_meeting = "classify_meeting";
+}
+
+/// The body of a job message (json/envelope.schema.json).
+struct envelope {
+  std::string task_id;
+  std::string tenant_id;
+  std::string kind;
+  std::int64_t subject_id = 0;  ///< The meeting, document, ... the task works on.
+  std::string batch_id;         ///< Empty when the task is not part of a batch.
+  std::string request_id;       ///< X-Request-ID of the HTTP request that created it.
+};
+
+std::string encode(const envelope& e);
+/// Parses and validates a message body; errc::poison if it can never be processed.
+result<envelope> decode_envelope(std::string_view body);
+
+/// A task as stored (tasks table) and as shown to clients.
+struct task_record {
+  std::string id;
+  std::string tenant_id;
+  std::string kind;
+  std::int64_t subject_id = 0;
+  std::optional<std::string> batch_id;
+  task_status status = task_status::queued;
+  int attempts = 0;
+  std::optional<std::string> error_code;
+  std::optional<std::string> error;
+  std::optional<std::string> result_json;  ///< Serialized JSON of the outcome.
+  std::optional<std::string> request_id;
+  std::optional<std::string> next_attempt_at;
+  std::string created_at;
+  std::string updated_at;
+  std::optional<std::string> started_at;
+  std::optional<std::string> finished_at;
+};
+
+/// The task's public JSON, the same whether it is read from Redis or Postgres.
+std::string to_json(const task_record& t);
+
+/// Counts of a batch's tasks by state.
+struct batch_record {
+  std::string id;
+  std::string tenant_id;
+  std::string kind;
+  int total = 0;
+  int queued = 0, running = 0, retrying = 0, succeeded = 0, failed = 0, dead = 0, cancelled = 0;
+  std::optional<std::string> request_id;
+  std::string created_at;
+  int pending() const { return queued + running + retrying; }
+};
+
+std::string to_json(const batch_record& b);
+
+/// A stored classification with how it was produced.
+struct classification_record {
+  std::int64_t meeting_id = 0;
+  std::string tenant_id;
+  std::string task_id;
+  std::string result_json;  ///< The validated LLM answer.
+  std::string provider;
+  std::string model;
+  std::string prompt_version;
+  std::string taxonomy_version;
+  int tokens_in = 0;
+  int tokens_out = 0;
+  int latency_ms = 0;
+  int attempts = 0;
+  std::string created_at;
+  std::string updated_at;
+};
+
+std::string to_json(const classification_record& c);
+
+/// A meeting with its client and seller.
+struct meeting_record {
+  std::int64_t id = 0;
+  std::optional<std::int64_t> client_id;
+  std::optional<std::string> client_name;
+  std::optional<std::string> client_email;
+  std::optional<std::int64_t> seller_id;
+  std::optional<std::string> seller_name;
+  std::optional<std::string> meeting_date;
+  bool closed = false;
+  bool classified = false;
+  std::string transcript;
+  std::string created_at;
+};
+
+std::string to_json(const meeting_record& m);
+
+}  // namespace mq::schemas

@@ -1,0 +1,192 @@
+#include "mq/schemas/types.hpp"
+
+#include "mq/core/json.hpp"
+#include "mq/schemas/validator.hpp"
+
+namespace mq::schemas {
+
+namespace {
+constexpr task_status all_statuses[] = {task_status::queued,    task_status::running,
+                                        task_status::retrying,  task_status::succeeded,
+                                        task_status::failed,    task_status::dead,
+                                        task_status::cancelled};
+}
+
+const char* to_string(task_status s) {
+  switch (s) {
+    case task_status::queued: return "queued";
+    case task_status::running: return "running";
+    case task_status::retrying: return "retrying";
+    case task_status::succeeded: return "succeeded";
+    case task_status::failed: return "failed";
+    case task_status::dead: return "dead";
+    case task_status::cancelled: return "cancelled";
+  }
+  return "queued";
+}
+
+std::optional<task_status> parse_task_status(std::string_view s) {
+  for (auto st : all_statuses)
+    if (s == to_string(st)) return st;
+  return std::nullopt;
+}
+
+bool is_terminal(task_status s) {
+  switch (s) {
+    case task_status::queued:
+    case task_status::running:
+    case task_status::retrying:
+      return false;
+    case task_status::succeeded:
+    case task_status::failed:
+    case task_status::dead:
+    case task_status::cancelled:
+      return true;
+  }
+  return false;
+}
+
+std::string encode(const envelope& e) {
+  json::writer w;
+  w.begin_object();
+  w.kv("v", 1);
+  w.kv("task_id", e.task_id);
+  w.kv("tenant_id", e.tenant_id);
+  w.kv("kind", e.kind);
+  w.kv("subject_id", static_cast<long long>(e.subject_id));
+  if (!e.batch_id.empty()) w.kv("batch_id", e.batch_id);
+  if (!e.request_id.empty()) w.kv("request_id", e.request_id);
+  w.end_object();
+  return w.take();
+}
+
+result<envelope> decode_envelope(std::string_view body) {
+  auto doc = json::parse(body);
+  if (!doc) return make_error(errc::poison, doc.err().message);
+  if (auto bad = validate("envelope", *doc))
+    return make_error(errc::poison, "envelope: " + bad->message);
+  envelope e;
+  e.task_id = *json::get_string(*doc, "task_id");
+  e.tenant_id = *json::get_string(*doc, "tenant_id");
+  e.kind = *json::get_string(*doc, "kind");
+  e.subject_id = *json::get_int(*doc, "subject_id");
+  e.batch_id = json::get_string(*doc, "batch_id").value_or("");
+  e.request_id = json::get_string(*doc, "request_id").value_or("");
+  return e;
+}
+
+std::string to_json(const task_record& t) {
+  json::writer w;
+  w.begin_object();
+  w.kv("task_id", t.id);
+  w.kv("kind", t.kind);
+  w.kv("status", to_string(t.status));
+  if (t.kind == kinds::classify_meeting) w.kv("meeting_id", static_cast<long long>(t.subject_id));
+  w.kv("subject_id", static_cast<long long>(t.subject_id));
+  w.kv("batch_id", t.batch_id);
+  w.kv("attempts", t.attempts);
+  w.key("error");
+  if (t.error) {
+    w.begin_object();
+    w.kv("code", t.error_code.value_or("INTERNAL_ERROR"));
+    w.kv("message", *t.error);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("result");
+  if (t.result_json)
+    w.raw(*t.result_json);
+  else
+    w.null();
+  w.kv("request_id", t.request_id);
+  w.kv("next_attempt_at", t.next_attempt_at);
+  w.kv("created_at", t.created_at);
+  w.kv("updated_at", t.updated_at);
+  w.kv("started_at", t.started_at);
+  w.kv("finished_at", t.finished_at);
+  w.end_object();
+  return w.take();
+}
+
+std::string to_json(const batch_record& b) {
+  json::writer w;
+  w.begin_object();
+  w.kv("batch_id", b.id);
+  w.kv("kind", b.kind);
+  w.kv("total", b.total);
+  w.kv("succeeded", b.succeeded);
+  w.kv("failed", b.failed + b.dead);
+  w.kv("cancelled", b.cancelled);
+  w.kv("pending", b.pending());
+  w.key("by_status");
+  w.begin_object();
+  w.kv("queued", b.queued);
+  w.kv("running", b.running);
+  w.kv("retrying", b.retrying);
+  w.kv("succeeded", b.succeeded);
+  w.kv("failed", b.failed);
+  w.kv("dead", b.dead);
+  w.kv("cancelled", b.cancelled);
+  w.end_object();
+  w.kv("done", b.pending() == 0);
+  w.kv("request_id", b.request_id);
+  w.kv("created_at", b.created_at);
+  w.end_object();
+  return w.take();
+}
+
+std::string to_json(const classification_record& c) {
+  json::writer w;
+  w.begin_object();
+  w.kv("meeting_id", static_cast<long long>(c.meeting_id));
+  w.kv("task_id", c.task_id);
+  w.key("classification");
+  w.raw(c.result_json);
+  w.kv("provider", c.provider);
+  w.kv("model", c.model);
+  w.kv("prompt_version", c.prompt_version);
+  w.kv("taxonomy_version", c.taxonomy_version);
+  w.kv("tokens_in", c.tokens_in);
+  w.kv("tokens_out", c.tokens_out);
+  w.kv("latency_ms", c.latency_ms);
+  w.kv("attempts", c.attempts);
+  w.kv("created_at", c.created_at);
+  w.kv("updated_at", c.updated_at);
+  w.end_object();
+  return w.take();
+}
+
+std::string to_json(const meeting_record& m) {
+  json::writer w;
+  w.begin_object();
+  w.kv("id", static_cast<long long>(m.id));
+  w.key("client");
+  if (m.client_id) {
+    w.begin_object();
+    w.kv("id", static_cast<long long>(*m.client_id));
+    w.kv("name", m.client_name);
+    w.kv("email", m.client_email);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.key("seller");
+  if (m.seller_id) {
+    w.begin_object();
+    w.kv("id", static_cast<long long>(*m.seller_id));
+    w.kv("name", m.seller_name);
+    w.end_object();
+  } else {
+    w.null();
+  }
+  w.kv("meeting_date", m.meeting_date);
+  w.kv("closed", m.closed);
+  w.kv("classified", m.classified);
+  w.kv("transcript", m.transcript);
+  w.kv("created_at", m.created_at);
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace mq::schemas

@@ -1,0 +1,78 @@
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mq/core/error.hpp"
+#include "mq/schemas/types.hpp"
+
+namespace mq::store {
+
+/// What a claim found.
+enum class claim_outcome {
+  run,       ///< The task is now running under the returned attempt number.
+  finished,  ///< The task already reached a final state: ack the delivery, do nothing.
+  missing,   ///< No such task for that tenant: the message is stale or forged.
+};
+
+struct claim_result {
+  claim_outcome outcome = claim_outcome::missing;
+  schemas::task_record task;  ///< The task after the claim (valid unless missing).
+  bool subject_found = false; ///< Whether the task's subject (meeting, ...) still exists.
+  std::string input;          ///< Kind-specific input as JSON (classify_meeting: the meeting).
+};
+
+/// How an LLM answer was produced, stored with the result.
+struct llm_usage {
+  std::string provider;
+  std::string model;
+  std::string prompt_version;
+  std::string taxonomy_version;
+  int tokens_in = 0;
+  int tokens_out = 0;
+  int latency_ms = 0;
+  int calls = 0;  ///< LLM calls made for this attempt, retries included.
+};
+
+/// The outcome of one attempt, to record.
+struct completion {
+  std::string task_id;
+  int attempt = 0;  ///< The attempt number the claim returned; a stale attempt is ignored.
+  schemas::task_status status = schemas::task_status::failed;  ///< succeeded or failed.
+  std::string result_json;  ///< For succeeded: the validated result.
+  std::string error_code;   ///< For failed: errc name.
+  std::string error;        ///< For failed: message for the client.
+  llm_usage usage;
+};
+
+/// What recording a completion did.
+struct completed {
+  bool applied = false;  ///< False when a newer attempt owns the task or it was finished.
+  schemas::task_record task;  ///< The task as now stored (when applied).
+  std::optional<schemas::classification_record> classification;  ///< Written alongside.
+};
+
+/// The worker's view of Postgres: claim tasks, record their outcomes. Both calls take
+/// many items so the caller can batch; results come back in input order. Blocking: call
+/// only from the thread or detached actor that owns the store.
+class job_store {
+ public:
+  virtual ~job_store() = default;
+
+  /// Moves each task to running (attempt + 1) unless it is finished; loads its input.
+  virtual result<std::vector<claim_result>> claim(const std::vector<schemas::envelope>& jobs) = 0;
+
+  /// Stores outcomes atomically with their kind-specific rows (the classification), only
+  /// where `attempt` is still the task's current attempt and the task is running.
+  virtual result<std::vector<completed>> complete(const std::vector<completion>& done) = 0;
+
+  /// Cheap liveness probe.
+  virtual status ping() = 0;
+};
+
+/// job_store over one Postgres connection (libpqxx), owned by the caller's thread.
+std::unique_ptr<job_store> make_pg_job_store(const std::string& conninfo);
+
+}  // namespace mq::store

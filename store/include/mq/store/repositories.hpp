@@ -1,0 +1,128 @@
+#pragma once
+
+// What mq-api and mqctl read and write in Postgres. Every function runs on the calling
+// thread, which must own `s`; every query is scoped to `tenant` (a tenant id), so an id
+// of another tenant behaves exactly like an unknown id.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mq/core/error.hpp"
+#include "mq/schemas/types.hpp"
+#include "mq/store/pg_session.hpp"
+
+namespace mq::store {
+
+// ---- tenants and keys ----
+
+/// A freshly created API key; the key itself exists only here (stored hashed).
+struct new_key {
+  std::string tenant_id;
+  std::string tenant_name;
+  std::string api_key;
+};
+
+/// Creates tenant `name` and its first key; conflict if the name exists.
+result<new_key> create_tenant(pg_session& s, const std::string& name);
+/// Adds a key to an existing tenant; not_found if there is none by that name.
+result<new_key> create_api_key(pg_session& s, const std::string& tenant_name);
+/// The tenant id owning the unrevoked key with this SHA-256, if any.
+result<std::optional<std::string>> tenant_for_key_hash(pg_session& s, const std::string& hash);
+
+// ---- meetings ----
+
+/// A meeting as a client submits it (already schema-validated).
+struct meeting_input {
+  std::string transcript;
+  std::optional<std::string> client_name;
+  std::optional<std::string> client_email;
+  std::optional<std::string> seller_name;
+  std::optional<std::string> meeting_date;  ///< YYYY-MM-DD
+  bool closed = false;
+};
+
+/// Stores meetings in one transaction, creating or reusing their clients (by e-mail,
+/// else by name) and sellers (by name). Returns the stored records in input order.
+result<std::vector<schemas::meeting_record>> insert_meetings(
+    pg_session& s, const std::string& tenant, const std::vector<meeting_input>& meetings);
+
+/// One page of a list, 1-based.
+struct page_request {
+  int page = 1;
+  int page_size = 50;
+};
+
+template <class T>
+struct page {
+  std::vector<T> items;
+  std::int64_t total = 0;
+  int page_number = 1;
+  int page_size = 0;
+};
+
+/// Meetings by id; `classified` filters on whether a classification exists.
+result<page<schemas::meeting_record>> list_meetings(pg_session& s, const std::string& tenant,
+                                                    std::optional<bool> classified,
+                                                    page_request p);
+result<std::optional<schemas::meeting_record>> get_meeting(pg_session& s, const std::string& tenant,
+                                                           std::int64_t id);
+
+// ---- tasks and batches ----
+
+/// One task made durable (or the unfinished one that already existed for the subject).
+struct enqueued_task {
+  schemas::task_record task;
+  bool created = false;
+};
+
+/// Commits a queued task for `subject_id` unless an unfinished one exists, which is
+/// returned instead. not_found when the subject is not the tenant's.
+result<enqueued_task> enqueue_task(pg_session& s, const std::string& tenant,
+                                   std::string_view kind, std::int64_t subject_id,
+                                   const std::string& request_id);
+
+/// A batch made durable: the new tasks (all in the batch) and the subjects that already
+/// had an unfinished task (not in the batch). No batch row when nothing was new.
+struct enqueued_batch {
+  std::optional<schemas::batch_record> batch;
+  std::vector<schemas::task_record> created;
+  std::vector<schemas::task_record> already_active;
+};
+
+/// Queues `subject_ids` as one batch; not_found (nothing written) when any id is not the
+/// tenant's meeting, with the missing ids in the error details.
+result<enqueued_batch> enqueue_batch(pg_session& s, const std::string& tenant,
+                                     std::string_view kind,
+                                     const std::vector<std::int64_t>& subject_ids,
+                                     const std::string& request_id);
+
+/// Queues every meeting of the tenant that has neither a classification nor an
+/// unfinished classification task. Idempotent while those tasks are pending.
+result<enqueued_batch> queue_unclassified(pg_session& s, const std::string& tenant,
+                                          const std::string& request_id);
+
+result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::string& tenant,
+                                                     const std::string& id);
+result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std::string& tenant,
+                                                       const std::string& id);
+
+/// Outbox: marks tasks whose publish the broker confirmed.
+status mark_published(pg_session& s, const std::vector<std::string>& task_ids);
+/// Outbox: queued tasks older than `grace_seconds` with no confirmed publish, oldest first.
+result<std::vector<schemas::envelope>> unpublished_tasks(pg_session& s, int grace_seconds,
+                                                         int limit);
+
+// ---- classifications ----
+
+result<std::optional<schemas::classification_record>> get_classification(
+    pg_session& s, const std::string& tenant, std::int64_t meeting_id);
+result<page<schemas::classification_record>> list_classifications(pg_session& s,
+                                                                   const std::string& tenant,
+                                                                   page_request p);
+/// True if a classification was deleted.
+result<bool> delete_classification(pg_session& s, const std::string& tenant,
+                                   std::int64_t meeting_id);
+
+}  // namespace mq::store

@@ -1,0 +1,51 @@
+#include "mq/store/repositories.hpp"
+#include "rows.hpp"
+
+namespace mq::store {
+
+result<std::optional<schemas::classification_record>> get_classification(
+    pg_session& s, const std::string& tenant, std::int64_t meeting_id) {
+  return guarded(s, [&](pqxx::connection& c)
+                        -> result<std::optional<schemas::classification_record>> {
+    pqxx::nontransaction tx(c);
+    auto rows = tx.exec_params("SELECT " MQ_CLASSIFICATION_COLUMNS
+                               " FROM classifications k WHERE k.tenant_id = $1 AND k.meeting_id = $2",
+                               tenant, static_cast<long long>(meeting_id));
+    if (rows.empty()) return std::optional<schemas::classification_record>{};
+    return std::optional<schemas::classification_record>{classification_from_row(rows[0])};
+  });
+}
+
+result<page<schemas::classification_record>> list_classifications(pg_session& s,
+                                                                   const std::string& tenant,
+                                                                   page_request p) {
+  return guarded(s, [&](pqxx::connection& c) -> result<page<schemas::classification_record>> {
+    pqxx::work tx(c);
+    page<schemas::classification_record> out;
+    out.page_number = p.page;
+    out.page_size = p.page_size;
+    out.total = tx.exec_params("SELECT count(*) FROM classifications WHERE tenant_id = $1", tenant)[0][0]
+                    .as<std::int64_t>();
+    for (const auto& r : tx.exec_params("SELECT " MQ_CLASSIFICATION_COLUMNS
+                                        " FROM classifications k WHERE k.tenant_id = $1 "
+                                        "ORDER BY k.meeting_id LIMIT $2 OFFSET $3",
+                                        tenant, p.page_size,
+                                        static_cast<long long>(p.page - 1) * p.page_size))
+      out.items.push_back(classification_from_row(r));
+    return out;
+  });
+}
+
+result<bool> delete_classification(pg_session& s, const std::string& tenant,
+                                   std::int64_t meeting_id) {
+  return guarded(s, [&](pqxx::connection& c) -> result<bool> {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(
+        "DELETE FROM classifications WHERE tenant_id = $1 AND meeting_id = $2 RETURNING 1", tenant,
+        static_cast<long long>(meeting_id));
+    tx.commit();
+    return !rows.empty();
+  });
+}
+
+}  // namespace mq::store

@@ -1,0 +1,60 @@
+#pragma once
+
+// Private to mq::store: libpqxx never appears in a public header.
+
+#include <pqxx/pqxx>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "mq/core/error.hpp"
+#include "mq/core/log.hpp"
+#include "mq/store/pg_session.hpp"
+
+namespace mq::store {
+
+struct pg_session::impl {
+  std::string conninfo;
+  std::unique_ptr<pqxx::connection> conn;
+
+  /// The live connection, connecting first if needed. Throws pqxx::broken_connection.
+  pqxx::connection& get() {
+    if (!conn || !conn->is_open()) {
+      conn.reset();
+      conn = std::make_unique<pqxx::connection>(conninfo);
+    }
+    return *conn;
+  }
+};
+
+/// Maps a libpqxx exception to an error value; drops the connection when it broke.
+error translate(pg_session::impl& s, const std::exception& e);
+
+/// Runs `f(connection)` and converts exceptions at this one boundary.
+template <class F>
+auto guarded(pg_session& session, F&& f) -> decltype(f(std::declval<pqxx::connection&>())) {
+  auto& s = session.internals();
+  try {
+    return f(s.get());
+  } catch (const std::exception& e) {
+    return translate(s, e);
+  }
+}
+
+/// A Postgres array literal ({"a","b",NULL}) for binding a whole column as one parameter;
+/// libpqxx 6.4 cannot bind std::vector.
+std::string array_literal(const std::vector<std::optional<std::string>>& items);
+std::string array_literal(const std::vector<std::string>& items);
+std::string array_literal(const std::vector<std::int64_t>& items);
+
+/// Column text or nullopt for NULL.
+inline std::optional<std::string> opt(const pqxx::field& f) {
+  if (f.is_null()) return std::nullopt;
+  return f.c_str();
+}
+
+/// SQL expression that formats a timestamptz column as RFC 3339 UTC with milliseconds.
+#define MQ_TS(col) "to_char(" col " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.MS\"Z\"')"
+
+}  // namespace mq::store

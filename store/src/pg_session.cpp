@@ -1,0 +1,117 @@
+#include "mq/store/pg_session.hpp"
+
+#include "mq/schemas/files.hpp"
+#include "pg_internal.hpp"
+
+namespace mq::store {
+
+pg_session::pg_session(std::string conninfo) : impl_(std::make_unique<impl>()) {
+  impl_->conninfo = std::move(conninfo);
+}
+
+pg_session::~pg_session() = default;
+
+error translate(pg_session::impl& s, const std::exception& e) {
+  if (dynamic_cast<const pqxx::broken_connection*>(&e) ||
+      dynamic_cast<const pqxx::in_doubt_error*>(&e)) {
+    s.conn.reset();
+    return make_error(errc::unavailable, "database unavailable", e.what());
+  }
+  if (auto* sql = dynamic_cast<const pqxx::sql_error*>(&e)) {
+    const std::string state = sql->sqlstate();
+    if (state == "23505") return make_error(errc::conflict, "already exists", e.what());
+    if (state.rfind("08", 0) == 0 || state.rfind("57", 0) == 0 || state == "40001" ||
+        state == "40P01" || state == "53300") {
+      s.conn.reset();
+      return make_error(errc::unavailable, "database unavailable", e.what());
+    }
+    if (state.rfind("22", 0) == 0 || state.rfind("23", 0) == 0)
+      return make_error(errc::validation_failed, "value rejected by the database", e.what());
+  }
+  return make_error(errc::internal, "database error", e.what());
+}
+
+status pg_session::ping() {
+  return guarded(*this, [](pqxx::connection& c) -> status {
+    pqxx::nontransaction tx(c);
+    tx.exec("SELECT 1");
+    return ok_status();
+  });
+}
+
+status pg_session::migrate(const std::string& schema) {
+  // `schema` is restricted to [A-Za-z0-9_] by the config loader, so it can be inlined.
+  return guarded(*this, [&](pqxx::connection& c) -> status {
+    auto exec = [&c](const std::string& sql) {
+      pqxx::nontransaction tx(c);
+      tx.exec(sql);
+      tx.commit();
+    };
+    const std::string lock = "hashtext('mq.migrate." + schema + "')";
+    exec("SELECT pg_advisory_lock(" + lock + ")");
+    try {
+      exec("CREATE SCHEMA IF NOT EXISTS \"" + schema + "\"");
+      exec("CREATE TABLE IF NOT EXISTS schema_migrations ("
+           " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())");
+      for (const auto& [version, sql] : schemas::migrations()) {
+        pqxx::work tx(c);
+        if (!tx.exec_params("SELECT 1 FROM schema_migrations WHERE version = $1", version).empty())
+          continue;
+        tx.exec(sql);
+        tx.exec_params("INSERT INTO schema_migrations (version) VALUES ($1)", version);
+        tx.commit();
+        log::info("migrate", "applied migration", {}, {{"version", version}, {"schema", schema}});
+      }
+    } catch (const pqxx::broken_connection&) {
+      throw;  // the lock went with the session
+    } catch (...) {
+      exec("SELECT pg_advisory_unlock(" + lock + ")");
+      throw;
+    }
+    exec("SELECT pg_advisory_unlock(" + lock + ")");
+    return ok_status();
+  });
+}
+
+namespace {
+
+std::string quote_element(const std::string& v) {
+  std::string out = "\"";
+  for (char ch : v) {
+    if (ch == '"' || ch == '\\') out.push_back('\\');
+    out.push_back(ch);
+  }
+  out.push_back('"');
+  return out;
+}
+
+}  // namespace
+
+std::string array_literal(const std::vector<std::optional<std::string>>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    out += items[i] ? quote_element(*items[i]) : "NULL";
+  }
+  return out + "}";
+}
+
+std::string array_literal(const std::vector<std::string>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    out += quote_element(items[i]);
+  }
+  return out + "}";
+}
+
+std::string array_literal(const std::vector<std::int64_t>& items) {
+  std::string out = "{";
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    out += std::to_string(items[i]);
+  }
+  return out + "}";
+}
+
+}  // namespace mq::store

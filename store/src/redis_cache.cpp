@@ -1,0 +1,135 @@
+#include <hiredis/hiredis.h>
+
+#include "mq/config/config.hpp"
+#include "mq/core/log.hpp"
+#include "mq/store/result_cache.hpp"
+
+namespace mq::store {
+namespace {
+
+struct reply_deleter {
+  void operator()(redisReply* r) const { freeReplyObject(r); }
+};
+using reply_ptr = std::unique_ptr<redisReply, reply_deleter>;
+
+class redis_cache final : public result_cache {
+ public:
+  redis_cache(const config::redis_config& cfg, std::chrono::milliseconds retry_after)
+      : host_(cfg.host),
+        port_(cfg.port),
+        password_(cfg.password),
+        ttl_(std::to_string(cfg.ttl_seconds)),
+        timeout_ms_(cfg.timeout_ms),
+        retry_after_(retry_after) {}
+
+  ~redis_cache() override {
+    if (ctx_) redisFree(ctx_);
+  }
+
+  status put(const std::vector<entry>& entries) override {
+    if (entries.empty()) return ok_status();
+    if (auto st = connect(); !st) return st;
+    for (const auto& e : entries) {
+      const char* argv[] = {"SET", e.key.c_str(), e.value.c_str(), "EX", ttl_.c_str()};
+      size_t lens[] = {3, e.key.size(), e.value.size(), 2, ttl_.size()};
+      redisAppendCommandArgv(ctx_, 5, argv, lens);
+    }
+    for (std::size_t i = 0; i < entries.size(); ++i) {
+      auto r = read_reply();
+      if (!r) return r.err();
+    }
+    return ok_status();
+  }
+
+  result<std::optional<std::string>> get(const std::string& key) override {
+    if (auto st = connect(); !st) return st.err();
+    const char* argv[] = {"GET", key.c_str()};
+    size_t lens[] = {3, key.size()};
+    redisAppendCommandArgv(ctx_, 2, argv, lens);
+    auto r = read_reply();
+    if (!r) return r.err();
+    if ((*r)->type == REDIS_REPLY_STRING)
+      return std::optional<std::string>(std::string((*r)->str, (*r)->len));
+    return std::optional<std::string>{};
+  }
+
+  status del(const std::vector<std::string>& keys) override {
+    if (keys.empty()) return ok_status();
+    if (auto st = connect(); !st) return st;
+    std::vector<const char*> argv{"DEL"};
+    std::vector<size_t> lens{3};
+    for (const auto& k : keys) {
+      argv.push_back(k.c_str());
+      lens.push_back(k.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+    auto r = read_reply();
+    if (!r) return r.err();
+    return ok_status();
+  }
+
+  status ping() override {
+    if (auto st = connect(); !st) return st;
+    redisAppendCommand(ctx_, "PING");
+    auto r = read_reply();
+    if (!r) return r.err();
+    return ok_status();
+  }
+
+ private:
+  status connect() {
+    if (ctx_) return ok_status();
+    auto now = std::chrono::steady_clock::now();
+    if (now < down_until_) return make_error(errc::unavailable, "cache unavailable");
+    timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
+    ctx_ = redisConnectWithTimeout(host_.c_str(), port_, tv);
+    if (!ctx_ || ctx_->err) return fail(ctx_ ? ctx_->errstr : "cannot allocate context");
+    redisSetTimeout(ctx_, tv);
+    redisEnableKeepAlive(ctx_);
+    if (!password_.empty()) {
+      const char* argv[] = {"AUTH", password_.c_str()};
+      size_t lens[] = {4, password_.size()};
+      redisAppendCommandArgv(ctx_, 2, argv, lens);
+      auto r = read_reply();
+      if (!r) return r.err();
+    }
+    return ok_status();
+  }
+
+  result<reply_ptr> read_reply() {
+    void* raw = nullptr;
+    if (redisGetReply(ctx_, &raw) != REDIS_OK || !raw) return fail(ctx_->errstr).err();
+    reply_ptr r(static_cast<redisReply*>(raw));
+    if (r->type == REDIS_REPLY_ERROR) {
+      // A command error (say, OOM or NOAUTH) leaves the connection usable.
+      return make_error(errc::unavailable, "cache error", std::string(r->str, r->len));
+    }
+    return r;
+  }
+
+  status fail(const char* why) {
+    log::warn("redis", "cache unavailable", {}, {{"error", why}});
+    if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
+    down_until_ = std::chrono::steady_clock::now() + retry_after_;
+    return make_error(errc::unavailable, "cache unavailable", why);
+  }
+
+  std::string host_;
+  int port_;
+  std::string password_;
+  std::string ttl_;
+  int timeout_ms_;
+  std::chrono::milliseconds retry_after_;
+  redisContext* ctx_ = nullptr;
+  std::chrono::steady_clock::time_point down_until_{};
+};
+
+}  // namespace
+
+std::unique_ptr<result_cache> make_redis_cache(const config::redis_config& cfg,
+                                               std::chrono::milliseconds retry_after) {
+  return std::make_unique<redis_cache>(cfg, retry_after);
+}
+
+}  // namespace mq::store

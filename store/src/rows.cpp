@@ -1,0 +1,45 @@
+#include "rows.hpp"
+
+namespace mq::store {
+
+schemas::task_record task_from_row(const pqxx::row& r, int o) {
+  schemas::task_record t;
+  t.id = r[o + 0].c_str();
+  t.tenant_id = r[o + 1].c_str();
+  t.kind = r[o + 2].c_str();
+  t.subject_id = r[o + 3].as<std::int64_t>();
+  t.batch_id = opt(r[o + 4]);
+  t.status = schemas::parse_task_status(r[o + 5].c_str()).value_or(schemas::task_status::queued);
+  t.attempts = r[o + 6].as<int>();
+  t.error_code = opt(r[o + 7]);
+  t.error = opt(r[o + 8]);
+  t.result_json = opt(r[o + 9]);
+  t.request_id = opt(r[o + 10]);
+  t.next_attempt_at = opt(r[o + 11]);
+  t.created_at = r[o + 12].c_str();
+  t.updated_at = r[o + 13].c_str();
+  t.started_at = opt(r[o + 14]);
+  t.finished_at = opt(r[o + 15]);
+  return t;
+}
+
+schemas::classification_record classification_from_row(const pqxx::row& r) {
+  schemas::classification_record c;
+  c.meeting_id = r[0].as<std::int64_t>();
+  c.tenant_id = r[1].c_str();
+  c.task_id = r[2].c_str();
+  c.result_json = r[3].c_str();
+  c.provider = r[4].c_str();
+  c.model = r[5].c_str();
+  c.prompt_version = r[6].c_str();
+  c.taxonomy_version = r[7].c_str();
+  c.tokens_in = r[8].as<int>();
+  c.tokens_out = r[9].as<int>();
+  c.latency_ms = r[10].as<int>();
+  c.attempts = r[11].as<int>();
+  c.created_at = r[12].c_str();
+  c.updated_at = r[13].c_str();
+  return c;
+}
+
+}  // namespace mq::store

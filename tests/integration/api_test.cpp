@@ -1,0 +1,240 @@
+// The HTTP edge against the real services: the error format, what bad input leaves
+// behind (nothing), tenancy, request ids, and durable, idempotent acceptance.
+
+#include <gtest/gtest.h>
+
+#include <regex>
+
+#include "mq/core/ids.hpp"
+#include "stack.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+
+struct Api : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+/// Asserts the documented error body and returns its code.
+std::string error_code(const http_result& r) {
+  auto doc = parse(r.body);
+  EXPECT_TRUE(doc.IsObject() && doc.HasMember("error")) << r.body;
+  if (!doc.IsObject() || !doc.HasMember("error")) return "";
+  const auto& e = doc["error"];
+  EXPECT_TRUE(e["message"].IsString());
+  EXPECT_TRUE(e["details"].IsObject());
+  EXPECT_TRUE(std::regex_match(std::string(e["timestamp"].GetString()),
+                               std::regex(R"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z)")));
+  EXPECT_EQ(std::string(e["request_id"].GetString()), r.header("x-request-id"));
+  return e["code"].GetString();
+}
+
+/// Everything bad input must not touch.
+struct footprint {
+  long long meetings, tasks, batches, clients, classifications;
+  std::size_t redis_keys;
+  unsigned queued;
+  bool operator==(const footprint& o) const {
+    return meetings == o.meetings && tasks == o.tasks && batches == o.batches && clients == o.clients &&
+           classifications == o.classifications && redis_keys == o.redis_keys && queued == o.queued;
+  }
+};
+
+footprint measure(stack& s) {
+  return {s.sql_count("SELECT count(*) FROM meetings"), s.sql_count("SELECT count(*) FROM tasks"),
+          s.sql_count("SELECT count(*) FROM batches"), s.sql_count("SELECT count(*) FROM clients"),
+          s.sql_count("SELECT count(*) FROM classifications"), s.redis_keys().size(),
+          s.queue("classify_meeting").messages};
+}
+
+TEST_F(Api, BadInputGetsTheDocumentedErrorAndChangesNothing) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: una reunión válida."});
+  const auto before = measure(s);
+  struct bad_case {
+    const char* what;
+    std::string method, path, body;
+    long status;
+    const char* code;
+  };
+  const std::string big(2 * 1024 * 1024, 'a');
+  const std::vector<bad_case> cases = {
+      {"malformed JSON", "POST", "/api/v1/meetings", R"({"transcript": "x",)", 400, "MALFORMED_JSON"},
+      {"not an object", "POST", "/api/v1/meetings", R"(["x"])", 422, "VALIDATION_FAILED"},
+      {"wrong type", "POST", "/api/v1/meetings", R"({"transcript": 12})", 422, "VALIDATION_FAILED"},
+      {"missing field", "POST", "/api/v1/meetings", R"({"client_name": "A"})", 422, "VALIDATION_FAILED"},
+      {"unknown field", "POST", "/api/v1/meetings", R"({"transcript": "x", "sql": "DROP TABLE"})", 422, "VALIDATION_FAILED"},
+      {"bad item in many", "POST", "/api/v1/meetings", R"({"meetings": [{"transcript": "ok"}, {"transcript": 1}]})", 422, "VALIDATION_FAILED"},
+      {"impossible date", "POST", "/api/v1/meetings", R"({"transcript": "x", "meeting_date": "2023-02-29"})", 422, "VALIDATION_FAILED"},
+      {"NUL character", "POST", "/api/v1/meetings", R"({"transcript": "a\u0000b"})", 422, "VALIDATION_FAILED"},
+      {"oversized body", "POST", "/api/v1/meetings", R"({"transcript": ")" + big + R"("})", 413, "PAYLOAD_TOO_LARGE"},
+      {"unknown meeting", "POST", "/api/v1/workers/classify/999999", "", 404, "NOT_FOUND"},
+      {"non-numeric meeting", "POST", "/api/v1/workers/classify/abc", "", 404, "NOT_FOUND"},
+      {"batch with unknown ids", "POST", "/api/v1/workers/classify/batch",
+       R"({"meeting_ids": [)" + std::to_string(ids[0]) + R"(, 999999]})", 404, "NOT_FOUND"},
+      {"batch of strings", "POST", "/api/v1/workers/classify/batch", R"({"meeting_ids": ["1"]})", 422, "VALIDATION_FAILED"},
+      {"empty batch", "POST", "/api/v1/workers/classify/batch", R"({"meeting_ids": []})", 422, "VALIDATION_FAILED"},
+      {"bad page", "GET", "/api/v1/meetings?page=0", "", 400, "INVALID_PARAMETER"},
+      {"bad filter", "GET", "/api/v1/meetings?classified=maybe", "", 400, "INVALID_PARAMETER"},
+  };
+  for (const auto& c : cases) {
+    auto r = c.method == "GET" ? s.get(key, c.path) : s.post(key, c.path, c.body);
+    EXPECT_EQ(r.status, c.status) << c.what << ": " << r.body;
+    EXPECT_EQ(error_code(r), c.code) << c.what;
+  }
+  auto form = http_call("POST", s.url("/api/v1/meetings"), "transcript=x",
+                        {"Authorization: Bearer " + key, "Content-Type: application/x-www-form-urlencoded"});
+  EXPECT_EQ(form.status, 415);
+  EXPECT_EQ(error_code(form), "UNSUPPORTED_MEDIA_TYPE");
+  auto batch = parse(s.post(key, "/api/v1/workers/classify/batch",
+                            R"({"meeting_ids": [)" + std::to_string(ids[0]) + R"(, 999998, 999999]})").body);
+  EXPECT_EQ(batch["error"]["details"]["missing_ids"].Size(), 2u);
+  EXPECT_TRUE(measure(s) == before) << "bad input left something behind";
+}
+
+TEST_F(Api, UnknownIdsAre404NeverPending) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  for (const std::string& path : std::vector<std::string>{"/api/v1/tasks/" + new_uuid(), "/api/v1/workers/task/" + new_uuid(),
+                           "/api/v1/batches/" + new_uuid(), "/api/v1/tasks/not-a-uuid",
+                           std::string("/api/v1/meetings/424242"), std::string("/api/v1/classifications/424242"),
+                           std::string("/api/v1/workers/classification/424242"), std::string("/api/v1/nothing-here")}) {
+    auto r = s.get(key, path);
+    EXPECT_EQ(r.status, 404) << path << ": " << r.body;
+    EXPECT_EQ(error_code(r), "NOT_FOUND") << path;
+  }
+  auto del = s.del(key, "/api/v1/workers/classification/424242");
+  EXPECT_EQ(del.status, 404);
+  auto wrong_method = http_call("PUT", s.url("/api/v1/meetings"), "", {"Authorization: Bearer " + key});
+  EXPECT_EQ(wrong_method.status, 405);
+  EXPECT_EQ(wrong_method.header("allow"), "POST, GET");
+}
+
+TEST_F(Api, KeysAreRequiredAndCheckedAndStoredHashed) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  auto none = http_call("GET", s.url("/api/v1/meetings"));
+  EXPECT_EQ(none.status, 401);
+  EXPECT_EQ(none.header("www-authenticate"), "Bearer");
+  EXPECT_EQ(error_code(none), "UNAUTHORIZED");
+  EXPECT_EQ(s.get("mq_" + std::string(48, '0'), "/api/v1/meetings").status, 401);
+  EXPECT_EQ(s.get(key, "/api/v1/meetings").status, 200);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM api_keys WHERE key_hash = '" + sha256_hex(key) + "'"), 1);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM api_keys WHERE key_hash = '" + key + "'"), 0);
+  EXPECT_EQ(http_call("GET", s.url("/health")).status, 200);
+  EXPECT_EQ(http_call("GET", s.url("/ready")).status, 200);
+}
+
+TEST_F(Api, ATenantNeverSeesAnotherTenantsData) {
+  stack s;
+  auto a = s.create_tenant("a");
+  auto b = s.create_tenant("b");
+  auto ids = s.add_meetings(a, {"Cliente: datos privados de A."});
+  auto id = std::to_string(ids[0]);
+  auto accepted = parse(s.post(a, "/api/v1/workers/classify/" + id).body);
+  std::string task_id = accepted["task_id"].GetString();
+  s.wait_task(a, task_id);
+  auto queued = parse(s.post(a, "/api/v1/workers/classify/batch", R"({"meeting_ids": [)" + id + "]}").body);
+  std::string batch_id = queued["batch_id"].GetString();
+
+  for (const std::string& path : std::vector<std::string>{"/api/v1/meetings/" + id, "/api/v1/tasks/" + task_id, "/api/v1/workers/task/" + task_id,
+                           "/api/v1/classifications/" + id, "/api/v1/workers/classification/" + id,
+                           "/api/v1/batches/" + batch_id})
+    EXPECT_EQ(s.get(b, path).status, 404) << path;
+  EXPECT_EQ(s.post(b, "/api/v1/workers/classify/" + id).status, 404);
+  EXPECT_EQ(s.post(b, "/api/v1/workers/classify/batch", R"({"meeting_ids": [)" + id + "]}").status, 404);
+  EXPECT_EQ(s.del(b, "/api/v1/workers/classification/" + id).status, 404);
+  EXPECT_EQ(parse(s.get(b, "/api/v1/meetings").body)["total"].GetInt(), 0);
+  EXPECT_EQ(parse(s.get(b, "/api/v1/classifications").body)["total"].GetInt(), 0);
+  auto nothing = parse(s.post(b, "/api/v1/classifications/queue-unclassified").body);
+  EXPECT_EQ(nothing["queued"].GetInt(), 0);
+  // And A still has everything.
+  EXPECT_EQ(s.get(a, "/api/v1/classifications/" + id).status, 200);
+  EXPECT_EQ(s.del(a, "/api/v1/workers/classification/" + id).status, 204);
+  EXPECT_EQ(s.get(a, "/api/v1/classifications/" + id).status, 404) << "deleted from Postgres and the cache";
+}
+
+TEST_F(Api, RequestIdIsAcceptedReturnedAndCarriedIntoTheJob) {
+  stack s;
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: trazabilidad."});
+  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[0]), "", {"X-Request-ID: trace-abc-123"});
+  ASSERT_EQ(r.status, 202);
+  EXPECT_EQ(r.header("x-request-id"), "trace-abc-123");
+  auto task = s.wait_task(key, parse(r.body)["task_id"].GetString());
+  EXPECT_STREQ(task["request_id"].GetString(), "trace-abc-123");
+  EXPECT_NE(s.workers()[0]->log().find(R"("request_id":"trace-abc-123")"), std::string::npos);
+  auto made = s.get(key, "/api/v1/meetings");
+  EXPECT_TRUE(is_uuid(made.header("x-request-id")));
+  auto hostile = http_call("GET", s.url("/health"), "", {"X-Request-ID: bad id with spaces"});
+  EXPECT_TRUE(is_uuid(hostile.header("x-request-id"))) << "an unusable id is replaced";
+}
+
+TEST_F(Api, QueueUnclassifiedIsDurableAndIdempotent) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  std::vector<std::string> transcripts;
+  for (int i = 0; i < 25; ++i) transcripts.push_back("Cliente: reunión número " + std::to_string(i));
+  auto ids = s.add_meetings(key, transcripts);
+
+  auto first = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(first.status, 202) << first.body;
+  auto f = parse(first.body);
+  EXPECT_EQ(f["queued"].GetInt(), 25);
+  EXPECT_EQ(f["already_queued"].GetInt(), 0);
+  // Accepted means committed and confirmed by the broker: all 25 wait in the queue.
+  EXPECT_EQ(s.queue("classify_meeting").messages, 25u);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE status = 'queued'"), 25);
+
+  auto second = s.post(key, "/api/v1/classifications/queue-unclassified");
+  EXPECT_EQ(second.status, 200) << second.body;
+  auto g = parse(second.body);
+  EXPECT_EQ(g["queued"].GetInt(), 0);
+  EXPECT_EQ(g["already_queued"].GetInt(), 25);
+  EXPECT_TRUE(g["batch_id"].IsNull());
+  EXPECT_EQ(s.queue("classify_meeting").messages, 25u) << "nothing queued twice";
+  auto one = parse(s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[3])).body);
+  EXPECT_TRUE(one["deduplicated"].GetBool());
+  EXPECT_EQ(s.queue("classify_meeting").messages, 25u);
+
+  s.start_worker();
+  auto batch = s.wait_batch(key, f["batch_id"].GetString());
+  EXPECT_EQ(batch["succeeded"].GetInt(), 25);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 25);
+  auto third = parse(s.post(key, "/api/v1/classifications/queue-unclassified").body);
+  EXPECT_EQ(third["queued"].GetInt(), 0);
+  EXPECT_EQ(third["already_queued"].GetInt(), 0);
+  EXPECT_EQ(parse(s.get(key, "/api/v1/meetings?classified=false").body)["total"].GetInt(), 0);
+  EXPECT_EQ(parse(s.get(key, "/api/v1/meetings?classified=true&page_size=10").body)["items"].Size(), 10u);
+}
+
+TEST_F(Api, ManyMeetingsInOneRequestComeBackInOrderWithSharedEntities) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  auto r = s.post(key, "/api/v1/meetings", R"({"meetings": [
+      {"transcript": "uno", "client_name": "Ana", "client_email": "ANA@x.cl", "seller_name": "Luis", "closed": true},
+      {"transcript": "dos", "client_name": "Ana Pérez", "client_email": "ana@x.cl", "seller_name": "Luis"},
+      {"transcript": "tres", "client_name": "Bruno", "meeting_date": "2024-05-06T23:30:00-04:00"}]})");
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto doc = parse(r.body);
+  const auto& m = doc["meetings"];
+  ASSERT_EQ(m.Size(), 3u);
+  EXPECT_STREQ(m[0]["transcript"].GetString(), "uno");
+  EXPECT_STREQ(m[2]["transcript"].GetString(), "tres");
+  EXPECT_LT(m[0]["id"].GetInt64(), m[1]["id"].GetInt64());
+  EXPECT_EQ(m[0]["client"]["id"].GetInt64(), m[1]["client"]["id"].GetInt64()) << "same e-mail, same client";
+  EXPECT_EQ(m[0]["seller"]["id"].GetInt64(), m[1]["seller"]["id"].GetInt64());
+  EXPECT_TRUE(m[0]["closed"].GetBool());
+  EXPECT_STREQ(m[2]["meeting_date"].GetString(), "2024-05-07") << "dates are stored in UTC";
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM clients"), 2);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM sellers"), 1);
+  auto one = s.post(key, "/api/v1/meetings", R"({"transcript": "solo", "client_name": "Bruno"})");
+  EXPECT_EQ(one.status, 201);
+  EXPECT_EQ(parse(one.body)["client"]["id"].GetInt64(), m[2]["client"]["id"].GetInt64());
+  EXPECT_EQ(one.header("location"), "/api/v1/meetings/" + std::to_string(parse(one.body)["id"].GetInt64()));
+}
+
+}  // namespace

@@ -1,0 +1,193 @@
+// Meeting classification end to end: mq-api -> RabbitMQ -> mq-worker -> LLM -> Postgres
+// and Redis, against the real services, with the LLM played by a local stub server or by
+// the built-in offline provider.
+
+#include <gtest/gtest.h>
+
+#include "llm_stub.hpp"
+#include "mq/core/ids.hpp"
+#include "mq/core/json.hpp"
+#include "mq/schemas/types.hpp"
+#include "mq/schemas/validator.hpp"
+#include "stack.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+
+struct Classification : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+std::string classify(stack& s, const std::string& key, long long meeting_id) {
+  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(meeting_id));
+  EXPECT_EQ(r.status, 202) << r.body;
+  EXPECT_FALSE(r.header("location").empty());
+  auto doc = parse(r.body);
+  EXPECT_STREQ(doc["status"].GetString(), "queued");
+  EXPECT_EQ(r.header("location"), std::string("/api/v1/tasks/") + doc["task_id"].GetString());
+  return doc["task_id"].GetString();
+}
+
+TEST_F(Classification, ValidAnswerFromAnOpenAiCompatibleServerIsStored) {
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int) {
+    return llm_stub::completion(llm_stub::valid_classification("insurance", "positive"), "stop", 321, 45);
+  });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url(),
+           .env = {{"MQ_LLM_MODEL", "stub-model"}, {"MQ_LLM_API_KEY", "sk-test-key"}}});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: somos una aseguradora y necesitamos responder siniestros por WhatsApp."});
+  auto task_id = classify(s, key, ids[0]);
+  auto task = s.wait_task(key, task_id);
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+  EXPECT_STREQ(task["result"]["business_sector"].GetString(), "insurance");
+
+  // What the worker sent is an OpenAI chat completion asking for the schema.
+  ASSERT_EQ(llm.calls(), 1);
+  auto sent = parse(llm.requests()[0].body);
+  EXPECT_STREQ(sent["model"].GetString(), "stub-model");
+  EXPECT_STREQ(sent["response_format"]["type"].GetString(), "json_schema");
+  EXPECT_TRUE(sent["response_format"]["json_schema"]["schema"]["properties"].HasMember("sentiment"));
+  EXPECT_EQ(llm.requests()[0].authorization, "Bearer sk-test-key");
+  EXPECT_NE(std::string(sent["messages"][1]["content"].GetString()).find("siniestros"), std::string::npos);
+
+  // Postgres holds one classification with its provenance.
+  auto where = " WHERE meeting_id = " + std::to_string(ids[0]);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications" + where), 1);
+  EXPECT_EQ(s.sql("SELECT business_sector FROM classifications" + where), "insurance");
+  EXPECT_EQ(s.sql("SELECT model FROM classifications" + where), "stub-model");
+  EXPECT_EQ(s.sql("SELECT tokens_in FROM classifications" + where), "321");
+  EXPECT_EQ(s.sql("SELECT provider FROM classifications" + where), "openai");
+
+  // The cache has the task and the classification; the API serves both.
+  auto keys = s.redis_keys();
+  EXPECT_EQ(keys.size(), 2u);
+  auto got = s.get(key, "/api/v1/classifications/" + std::to_string(ids[0]));
+  ASSERT_EQ(got.status, 200) << got.body;
+  EXPECT_STREQ(parse(got.body)["classification"]["sentiment"].GetString(), "positive");
+  auto seed_path = s.get(key, "/api/v1/workers/classification/" + std::to_string(ids[0]));
+  EXPECT_EQ(seed_path.body, got.body);
+  auto seed_task = s.get(key, "/api/v1/workers/task/" + task_id);
+  EXPECT_EQ(seed_task.status, 200);
+  auto meeting = parse(s.get(key, "/api/v1/meetings/" + std::to_string(ids[0])).body);
+  EXPECT_TRUE(meeting["classified"].GetBool());
+}
+
+TEST_F(Classification, OutOfTaxonomyAnswerFailsTheTaskAndStoresNothing) {
+  llm_stub llm;
+  auto bad = llm_stub::valid_classification("aerospace", "positive");  // not a sector of the taxonomy
+  llm.on_chat([bad](const stub_request&, int) { return llm_stub::completion(bad); });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url(), .env = {{"MQ_LLM_MAX_ATTEMPTS", "2"}}});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Client: we build rockets."});
+  auto task_id = classify(s, key, ids[0]);
+  auto task = s.wait_task(key, task_id);
+  EXPECT_STREQ(task["status"].GetString(), "failed");
+  EXPECT_STREQ(task["error"]["code"].GetString(), "LLM_INVALID_OUTPUT");
+  std::string message = task["error"]["message"].GetString();
+  EXPECT_NE(message.find("/business_sector must be one of"), std::string::npos) << message;
+  EXPECT_EQ(llm.calls(), 2) << "invalid output is retried up to llm.max_attempts";
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 0);
+  EXPECT_EQ(s.get(key, "/api/v1/classifications/" + std::to_string(ids[0])).status, 404);
+  for (const auto& k : s.redis_keys()) EXPECT_EQ(k.find(":cls:"), std::string::npos) << k;
+  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+  EXPECT_EQ(s.queue("dead").messages, 0u) << "a failed task is an outcome, not a dead letter";
+}
+
+TEST_F(Classification, ProviderErrorsAreRetriedThenSucceed) {
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int n) {
+    if (n == 1) return stub_reply{503, R"({"error":{"message":"overloaded"}})", {}, {}};
+    if (n == 2) return stub_reply{429, R"({"error":{"message":"slow down"}})", {{"Retry-After", "0"}}, {}};
+    return llm_stub::completion(llm_stub::valid_classification());
+  });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: vendemos por internet."});
+  auto task = s.wait_task(key, classify(s, key, ids[0]));
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+  EXPECT_EQ(llm.calls(), 3);
+  EXPECT_EQ(s.sql("SELECT attempts FROM classifications"), "3");
+}
+
+TEST_F(Classification, OfflineProviderClassifiesAValidResultForEveryMeeting) {
+  stack s;
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {
+      "Cliente: Somos un hotel boutique en Cusco, Perú. Las reservas llegan por Instagram y no damos abasto.",
+      "Client: We run a logistics company in Toronto with 400 employees; our fleet data is in spreadsheets.",
+      "Cliente: Tenemos una clínica dental, queremos automatizar recordatorios de citas. ¿Cuál es el precio?",
+  });
+  ASSERT_EQ(ids.size(), 3u);
+  json::writer w;
+  w.begin_object();
+  w.key("meeting_ids");
+  w.begin_array();
+  for (auto id : ids) w.value(id);
+  w.end_array();
+  w.end_object();
+  auto r = s.post(key, "/api/v1/workers/classify/batch", w.take());
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto batch_id = std::string(parse(r.body)["batch_id"].GetString());
+  EXPECT_EQ(r.header("location"), "/api/v1/batches/" + batch_id);
+  auto batch = s.wait_batch(key, batch_id);
+  EXPECT_EQ(batch["total"].GetInt(), 3);
+  EXPECT_EQ(batch["succeeded"].GetInt(), 3);
+  EXPECT_EQ(batch["failed"].GetInt(), 0);
+  auto list = parse(s.get(key, "/api/v1/classifications").body);
+  ASSERT_EQ(list["total"].GetInt(), 3);
+  for (const auto& item : list["items"].GetArray()) {
+    EXPECT_STREQ(item["provider"].GetString(), "offline");
+    EXPECT_FALSE(schemas::validate("classification", item["classification"]).has_value());
+  }
+  EXPECT_EQ(s.sql("SELECT business_sector FROM classifications WHERE meeting_id = " + std::to_string(ids[0])),
+            "tourism_hospitality");
+  EXPECT_EQ(s.sql("SELECT language FROM classifications WHERE meeting_id = " + std::to_string(ids[1])), "en");
+}
+
+TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
+  llm_stub llm;
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: somos una constructora."});
+  auto task_id = classify(s, key, ids[0]);
+  s.wait_task(key, task_id);
+  const auto before = s.sql("SELECT updated_at::text FROM classifications");
+  const auto tenant = s.sql("SELECT tenant_id FROM tasks");
+  // The same message again, as a broker redelivery or a relay republish would send it.
+  schemas::envelope e{task_id, tenant, "classify_meeting", ids[0], "", "dup"};
+  s.publish_raw("classify_meeting", schemas::encode(e), task_id);
+  s.publish_raw("classify_meeting", schemas::encode(e), task_id);
+  // The worker logs each copy it settles without work.
+  auto settled = [&] {
+    const auto log = s.workers()[0]->log();
+    int n = 0;
+    for (auto at = log.find("already finished"); at != std::string::npos; at = log.find("already finished", at + 1)) ++n;
+    return n;
+  };
+  for (int i = 0; i < 400 && settled() < 2; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  ASSERT_EQ(settled(), 2) << s.workers()[0]->log();
+  EXPECT_EQ(llm.calls(), 1);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 1);
+  EXPECT_EQ(s.sql("SELECT updated_at::text FROM classifications"), before);
+  EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
+  EXPECT_EQ(s.queue("dead").messages, 0u);
+}
+
+TEST_F(Classification, WithRedisDownPollingAnswersFromPostgresAndWorkersFinish) {
+  // A port nobody listens on: the cache is unreachable for both processes.
+  stack s({.env = {{"MQ_REDIS_PORT", "1"}}, .wait_ready = false});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: somos una universidad en Bogotá."});
+  auto task = s.wait_task(key, classify(s, key, ids[0]));
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+  auto got = s.get(key, "/api/v1/classifications/" + std::to_string(ids[0]));
+  EXPECT_EQ(got.status, 200) << got.body;
+  auto ready = http_call("GET", s.url("/ready"));
+  EXPECT_EQ(ready.status, 503);
+  EXPECT_NE(ready.body.find("redis"), std::string::npos) << ready.body;
+}
+
+}  // namespace

@@ -1,0 +1,331 @@
+#include "stack.hpp"
+
+#include <gtest/gtest.h>
+#include <hiredis/hiredis.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <filesystem>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "mq/core/ids.hpp"
+#include "mq/core/json.hpp"
+#include "mq/store/pg_session.hpp"
+#include "mq/store/repositories.hpp"
+
+namespace mq::test {
+namespace {
+
+int free_port() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  socklen_t len = sizeof addr;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
+  int port = ntohs(addr.sin_port);
+  close(fd);
+  return port;
+}
+
+config::app_config base_config(const std::map<std::string, std::string>& overrides) {
+  auto env = config::process_env();
+  for (const auto& [k, v] : overrides) env[k] = v;
+  auto cfg = config::load("", env);
+  if (!cfg) throw std::runtime_error("test configuration: " + cfg.err().message);
+  return *cfg;
+}
+
+std::string build_dir() {
+  const char* d = std::getenv("MQ_TEST_BUILD_DIR");
+  return d ? d : MQ_BUILD_DIR;
+}
+
+}  // namespace
+
+bool services_reachable(std::string& why) {
+  try {
+    auto cfg = base_config({});
+    store::pg_session pg(cfg.postgres.conninfo());
+    if (auto st = pg.ping(); !st) {
+      why = "Postgres unreachable: " + st.err().internal;
+      return false;
+    }
+    queues::connection amqp(cfg.amqp, queues::topology{"probe"});
+    if (auto st = amqp.open(); !st) {
+      why = "RabbitMQ unreachable: " + st.err().internal;
+      return false;
+    }
+    amqp.delete_topology();
+    timeval tv{1, 0};
+    redisContext* r = redisConnectWithTimeout(cfg.redis.host.c_str(), cfg.redis.port, tv);
+    bool ok = r && !r->err;
+    if (r) redisFree(r);
+    if (!ok) {
+      why = "Redis unreachable";
+      return false;
+    }
+    return true;
+  } catch (const std::exception& e) {
+    why = e.what();
+    return false;
+  }
+}
+
+rapidjson::Document parse(const std::string& body) {
+  auto doc = json::parse(body);
+  EXPECT_TRUE(doc.ok()) << "not JSON: " << body;
+  if (!doc) return rapidjson::Document{};
+  return std::move(*doc);
+}
+
+stack::stack(stack_options o) {
+  id_ = "t_" + random_hex(5);
+  env_ = {
+      {"MQ_POSTGRES_SCHEMA", id_},
+      {"MQ_AMQP_PREFIX", id_},
+      {"MQ_REDIS_KEY_PREFIX", id_ + ":"},
+      {"MQ_HTTP_PORT", std::to_string(free_port())},
+      {"MQ_LLM_PROVIDER", o.llm_provider},
+      {"MQ_LOG_LEVEL", "debug"},
+      {"MQ_API_PG_CONNECTIONS", "2"},
+      {"MQ_WORKER_PG_CONNECTIONS", "1"},
+      {"MQ_WORKER_THREADS", "2"},
+      {"MQ_LLM_BACKOFF_BASE_MS", "20"},
+      {"MQ_LLM_BACKOFF_MAX_MS", "200"},
+      {"MQ_API_OUTBOX_GRACE_SECONDS", "1"},
+      {"MQ_API_OUTBOX_INTERVAL_MS", "200"},
+  };
+  if (!o.llm_base_url.empty()) env_["MQ_LLM_BASE_URL"] = o.llm_base_url;
+  for (const auto& [k, v] : o.env) env_[k] = v;
+  cfg_ = base_config(env_);
+  log_dir_ = build_dir() + "/test-logs";
+  std::filesystem::create_directories(log_dir_);
+  {
+    store::pg_session pg(cfg_.postgres.conninfo());
+    auto st = pg.migrate(cfg_.postgres.schema);
+    if (!st) throw std::runtime_error("migrate: " + st.err().internal);
+  }
+  amqp_ = std::make_unique<queues::connection>(cfg_.amqp, queues::topology{cfg_.amqp.prefix});
+  if (auto st = amqp_->open(); !st) throw std::runtime_error("amqp: " + st.err().internal);
+  if (o.api) {
+    api_ = std::make_unique<process>(build_dir() + "/api/mq-api", env_, log_dir_ + "/" + id_ + "-api.log");
+    bool ready = false;
+    for (int i = 0; i < 200 && !ready; ++i) {
+      try {
+        ready = http_call("GET", url(o.wait_ready ? "/ready" : "/health")).status == 200;
+      } catch (const std::exception&) {
+      }
+      if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!ready) throw std::runtime_error("mq-api did not become ready:\n" + api_->log());
+  }
+  for (int i = 0; i < o.workers; ++i) start_worker();
+  if (o.workers > 0) wait_consumers(static_cast<unsigned>(o.workers));
+}
+
+stack::~stack() {
+  if (api_) api_->signal(SIGTERM);
+  for (auto& w : workers_) w->signal(SIGTERM);
+  if (api_) api_->wait(std::chrono::seconds(10));
+  for (auto& w : workers_) w->wait(std::chrono::seconds(30));
+  try {
+    pqxx::connection c(cfg_.postgres.conninfo());
+    pqxx::nontransaction tx(c);
+    tx.exec("DROP SCHEMA IF EXISTS \"" + id_ + "\" CASCADE");
+  } catch (const std::exception&) {
+  }
+  if (amqp_ && (amqp_->is_open() || amqp_->open())) amqp_->delete_topology();
+  auto keys = redis_keys();
+  if (!keys.empty()) {
+    timeval tv{1, 0};
+    if (redisContext* r = redisConnectWithTimeout(cfg_.redis.host.c_str(), cfg_.redis.port, tv)) {
+      for (const auto& k : keys) freeReplyObject(redisCommand(r, "DEL %b", k.data(), k.size()));
+      redisFree(r);
+    }
+  }
+}
+
+std::string stack::url(const std::string& path) const {
+  return "http://127.0.0.1:" + env_.at("MQ_HTTP_PORT") + path;
+}
+
+std::string stack::create_tenant(const std::string& name) {
+  store::pg_session pg(cfg_.postgres.conninfo());
+  auto k = store::create_tenant(pg, name + "-" + id_);
+  if (!k) throw std::runtime_error("create tenant: " + k.err().internal);
+  return k->api_key;
+}
+
+http_result stack::get(const std::string& key, const std::string& path) {
+  return http_call("GET", url(path), "", {"Authorization: Bearer " + key});
+}
+
+http_result stack::post(const std::string& key, const std::string& path, const std::string& body,
+                        std::vector<std::string> headers) {
+  headers.push_back("Authorization: Bearer " + key);
+  if (!body.empty()) headers.push_back("Content-Type: application/json");
+  return http_call("POST", url(path), body, headers);
+}
+
+http_result stack::del(const std::string& key, const std::string& path) {
+  return http_call("DELETE", url(path), "", {"Authorization: Bearer " + key});
+}
+
+std::vector<long long> stack::add_meetings(const std::string& key, const std::vector<std::string>& transcripts) {
+  json::writer w;
+  w.begin_object();
+  w.key("meetings");
+  w.begin_array();
+  int i = 0;
+  for (const auto& t : transcripts) {
+    w.begin_object();
+    w.kv("transcript", t);
+    w.kv("client_name", "Client " + std::to_string(i % 7));
+    w.kv("seller_name", "Seller " + std::to_string(i % 3));
+    w.kv("meeting_date", "2024-03-0" + std::to_string(1 + i % 9));
+    w.end_object();
+    ++i;
+  }
+  w.end_array();
+  w.end_object();
+  auto r = post(key, "/api/v1/meetings", w.take());
+  EXPECT_EQ(r.status, 201) << r.body;
+  std::vector<long long> ids;
+  auto doc = parse(r.body);
+  if (doc.IsObject() && doc.HasMember("meetings"))
+    for (const auto& m : doc["meetings"].GetArray()) ids.push_back(m["id"].GetInt64());
+  return ids;
+}
+
+rapidjson::Document stack::wait_task(const std::string& key, const std::string& task_id,
+                                     std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = get(key, "/api/v1/tasks/" + task_id);
+    last = r.body;
+    if (r.status == 200) {
+      auto doc = parse(r.body);
+      std::string st = doc["status"].GetString();
+      if (st == "succeeded" || st == "failed" || st == "dead" || st == "cancelled") return doc;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  ADD_FAILURE() << "task " << task_id << " not final in time; last: " << last;
+  return parse(last.empty() ? "{}" : last);
+}
+
+rapidjson::Document stack::wait_batch(const std::string& key, const std::string& batch_id,
+                                      std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  std::string last;
+  while (std::chrono::steady_clock::now() < deadline) {
+    auto r = get(key, "/api/v1/batches/" + batch_id);
+    last = r.body;
+    if (r.status == 200) {
+      auto doc = parse(r.body);
+      if (doc["pending"].GetInt() == 0) return doc;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ADD_FAILURE() << "batch " << batch_id << " not done in time; last: " << last;
+  return parse(last.empty() ? "{}" : last);
+}
+
+void stack::start_worker(std::map<std::string, std::string> extra) {
+  auto env = env_;
+  for (const auto& [k, v] : extra) env[k] = v;
+  auto n = workers_.size() + 1;
+  workers_.push_back(std::make_unique<process>(build_dir() + "/workers/mq-worker", env,
+                                               log_dir_ + "/" + id_ + "-worker-" + std::to_string(n) + ".log"));
+}
+
+void stack::stop_workers() {
+  for (auto& w : workers_) w->signal(SIGTERM);
+  for (auto& w : workers_) EXPECT_EQ(w->wait(std::chrono::seconds(30)), 0) << w->log();
+  workers_.clear();
+}
+
+void stack::wait_consumers(unsigned n, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (queue("classify_meeting").consumers >= n) return;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  std::string logs;
+  for (auto& w : workers_) logs += w->log();
+  throw std::runtime_error("workers did not start consuming:\n" + logs);
+}
+
+std::string stack::sql(const std::string& query) {
+  pqxx::connection c(cfg_.postgres.conninfo());
+  pqxx::nontransaction tx(c);
+  auto r = tx.exec(query);
+  if (r.empty() || r[0][0].is_null()) return "";
+  return r[0][0].c_str();
+}
+
+queues::queue_stats stack::queue(const std::string& kind) {
+  queues::topology topo{cfg_.amqp.prefix};
+  auto name = kind == "dead" ? topo.dead_queue() : topo.queue(kind);
+  if (!amqp_->is_open()) amqp_->open();
+  auto st = amqp_->stats(name);
+  if (!st) throw std::runtime_error("queue stats: " + st.err().message);
+  return *st;
+}
+
+std::vector<std::string> stack::redis_keys() {
+  std::vector<std::string> out;
+  timeval tv{1, 0};
+  redisContext* r = redisConnectWithTimeout(cfg_.redis.host.c_str(), cfg_.redis.port, tv);
+  if (!r || r->err) {
+    if (r) redisFree(r);
+    return out;
+  }
+  std::string pattern = cfg_.redis.key_prefix + "*";
+  std::string cursor = "0";
+  do {
+    auto* reply = static_cast<redisReply*>(redisCommand(r, "SCAN %s MATCH %s COUNT 1000", cursor.c_str(), pattern.c_str()));
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+      if (reply) freeReplyObject(reply);
+      break;
+    }
+    cursor = reply->element[0]->str;
+    for (size_t i = 0; i < reply->element[1]->elements; ++i) out.emplace_back(reply->element[1]->element[i]->str);
+    freeReplyObject(reply);
+  } while (cursor != "0");
+  redisFree(r);
+  return out;
+}
+
+void stack::publish_raw(const std::string& kind, const std::string& body, const std::string& message_id) {
+  queues::publisher pub(cfg_.amqp, queues::topology{cfg_.amqp.prefix});
+  std::mutex mu;
+  std::condition_variable cv;
+  bool done = false;
+  status result = ok_status();
+  queues::outgoing m;
+  m.routing_key = kind;
+  m.body = body;
+  m.message_id = message_id;
+  pub.publish({m}, [&](status st) {
+    std::lock_guard<std::mutex> lock(mu);
+    result = st;
+    done = true;
+    cv.notify_all();
+  });
+  std::unique_lock<std::mutex> lock(mu);
+  cv.wait_for(lock, std::chrono::seconds(10), [&] { return done; });
+  ASSERT_TRUE(done && result.ok()) << "raw publish failed";
+}
+
+}  // namespace mq::test

@@ -1,0 +1,106 @@
+#pragma once
+
+#include <rapidjson/document.h>
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "http_client.hpp"
+#include "mq/config/config.hpp"
+#include "mq/queues/amqp.hpp"
+#include "process.hpp"
+
+namespace mq::test {
+
+/// True when the real services answer; when they do not, fails the test under
+/// MQ_TEST_REQUIRE_SERVICES=1 (CI) and skips it otherwise. Use in SetUp via
+/// MQ_REQUIRE_SERVICES().
+bool services_reachable(std::string& why);
+
+#define MQ_REQUIRE_SERVICES()                                                   \
+  do {                                                                          \
+    std::string why_;                                                           \
+    if (!::mq::test::services_reachable(why_)) {                                \
+      if (std::getenv("MQ_TEST_REQUIRE_SERVICES")) FAIL() << why_;              \
+      GTEST_SKIP() << why_ << " (run through scripts/dev test)";                \
+    }                                                                           \
+  } while (0)
+
+/// How to start a stack.
+struct stack_options {
+  bool api = true;
+  int workers = 1;
+  std::string llm_provider = "offline";
+  std::string llm_base_url;  ///< For provider "openai" (the stub's base_url()).
+  std::map<std::string, std::string> env;  ///< Extra MQ_* settings for api and workers.
+  bool wait_ready = true;  ///< Wait for /ready (false: for /health, when a dependency is down on purpose).
+};
+
+/// mq-api and mq-worker processes on the real Postgres, Redis and RabbitMQ, isolated by a
+/// schema, a queue prefix and a key prefix of their own, all removed on destruction.
+class stack {
+ public:
+  explicit stack(stack_options o = {});
+  ~stack();
+  stack(const stack&) = delete;
+  stack& operator=(const stack&) = delete;
+
+  const config::app_config& cfg() const { return cfg_; }
+  std::string url(const std::string& path) const;
+
+  /// Creates a tenant directly in Postgres; returns its API key.
+  std::string create_tenant(const std::string& name);
+
+  http_result get(const std::string& key, const std::string& path);
+  http_result post(const std::string& key, const std::string& path, const std::string& body = "",
+                   std::vector<std::string> headers = {});
+  http_result del(const std::string& key, const std::string& path);
+
+  /// Creates meetings (one request); returns their ids.
+  std::vector<long long> add_meetings(const std::string& key, const std::vector<std::string>& transcripts);
+
+  /// Polls GET /api/v1/tasks/{id} until the task is final; fails the test on timeout.
+  rapidjson::Document wait_task(const std::string& key, const std::string& task_id,
+                                std::chrono::seconds timeout = std::chrono::seconds(30));
+  /// Polls GET /api/v1/batches/{id} until nothing is pending.
+  rapidjson::Document wait_batch(const std::string& key, const std::string& batch_id,
+                                 std::chrono::seconds timeout = std::chrono::seconds(60));
+
+  // ---- processes ----
+  process& api() { return *api_; }
+  std::vector<std::unique_ptr<process>>& workers() { return workers_; }
+  void start_worker(std::map<std::string, std::string> extra = {});
+  /// SIGTERM to every worker and wait for them to exit.
+  void stop_workers();
+  /// Waits until the classify queue has `n` consumers.
+  void wait_consumers(unsigned n, std::chrono::seconds timeout = std::chrono::seconds(20));
+
+  // ---- looking behind the API ----
+  /// First column of the first row of `sql` in the stack's schema ("" for NULL).
+  std::string sql(const std::string& query);
+  long long sql_count(const std::string& query) { return std::stoll(sql(query)); }
+  queues::queue_stats queue(const std::string& kind);
+  /// Keys in Redis under the stack's prefix.
+  std::vector<std::string> redis_keys();
+  /// Publishes a raw message to the jobs exchange (waits for the confirm).
+  void publish_raw(const std::string& kind, const std::string& body, const std::string& message_id);
+
+  std::map<std::string, std::string> process_env() const { return env_; }
+
+ private:
+  config::app_config cfg_;
+  std::string id_;
+  std::map<std::string, std::string> env_;
+  std::unique_ptr<process> api_;
+  std::vector<std::unique_ptr<process>> workers_;
+  std::string log_dir_;
+  std::unique_ptr<queues::connection> amqp_;
+};
+
+/// Parses a JSON body or fails the test.
+rapidjson::Document parse(const std::string& body);
+
+}  // namespace mq::test

@@ -1,0 +1,58 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "mq/core/error.hpp"
+#include "mq/core/ids.hpp"
+#include "mq/core/json.hpp"
+#include "mq/core/time.hpp"
+
+namespace {
+
+using namespace mq;
+
+TEST(Time, FormatsAndParsesRfc3339) {
+  auto t = parse_rfc3339("2024-03-05T10:11:12.345Z");
+  ASSERT_TRUE(t);
+  EXPECT_EQ(format_rfc3339(*t), "2024-03-05T10:11:12.345Z");
+  EXPECT_EQ(format_rfc3339(*parse_rfc3339("2024-03-05T10:11:12-03:00")), "2024-03-05T13:11:12.000Z");
+  EXPECT_EQ(format_rfc3339(*parse_rfc3339("2024-02-29")), "2024-02-29T00:00:00.000Z");
+  for (const char* bad : {"2023-02-29", "2024-13-01", "2024-1-01", "2024-01-01T25:00:00Z", "2024-01-01Tx", ""})
+    EXPECT_FALSE(parse_rfc3339(bad)) << bad;
+  EXPECT_TRUE(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"));
+}
+
+TEST(Ids, UuidsAreV7UniqueAndOrdered) {
+  std::set<std::string> seen;
+  std::string previous;
+  for (int i = 0; i < 2000; ++i) {
+    auto u = new_uuid();
+    EXPECT_TRUE(is_uuid(u)) << u;
+    EXPECT_EQ(u[14], '7');
+    EXPECT_TRUE(seen.insert(u).second);
+    EXPECT_GE(u.substr(0, 13), previous.substr(0, std::min<size_t>(13, previous.size())));
+    previous = u;
+  }
+  EXPECT_FALSE(is_uuid("01a200a4-5fe1-7a80-831f-4a63e53b656"));
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(random_hex(8).size(), 16u);
+}
+
+TEST(Errors, RetryableIsDecidedPerCode) {
+  EXPECT_TRUE(is_retryable(errc::unavailable));
+  EXPECT_TRUE(is_retryable(errc::llm_rate_limited));
+  EXPECT_FALSE(is_retryable(errc::llm_quota_exhausted));
+  EXPECT_FALSE(is_retryable(errc::validation_failed));
+  EXPECT_STREQ(code_name(errc::validation_failed), "VALIDATION_FAILED");
+}
+
+TEST(Json, FindsNulCharactersAndRejectsBadUtf8) {
+  auto d = json::parse(R"({"a":[1,{"b":"x\u0000y"}]})");
+  ASSERT_TRUE(d.ok());
+  EXPECT_EQ(json::find_nul(*d).value_or("none"), "/a/1/b");
+  EXPECT_FALSE(json::find_nul(*json::parse(R"({"a":"fine ñ"})")).has_value());
+  EXPECT_FALSE(json::parse("{\"a\":\"\xff\"}").ok());
+  EXPECT_EQ(json::quote("a\"b"), "\"a\\\"b\"");
+}
+
+}  // namespace

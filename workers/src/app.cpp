@@ -1,0 +1,112 @@
+#include "mq/workers/app.hpp"
+
+#include <signal.h>
+
+#include <caf/all.hpp>
+#include <chrono>
+#include <thread>
+
+#include "mq/actors/consumer.hpp"
+#include "mq/actors/llm.hpp"
+#include "mq/actors/writers.hpp"
+#include "mq/core/log.hpp"
+#include "mq/queues/topology.hpp"
+#include "mq/store/pg_session.hpp"
+#include "mq/workers/dispatcher.hpp"
+
+namespace mq::workers {
+namespace {
+
+/// Blocks SIGTERM and SIGINT in this thread and every thread it starts afterwards, so
+/// the signal is taken only by sigwait() in main.
+sigset_t block_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  return set;
+}
+
+bool migrate(const config::app_config& cfg) {
+  store::pg_session s(cfg.postgres.conninfo());
+  for (int attempt = 1;; ++attempt) {
+    auto st = s.migrate(cfg.postgres.schema);
+    if (st) return true;
+    if (st.err().code != errc::unavailable || attempt >= 30) {
+      log::error("worker", "migration failed", {}, {{"error", st.err().internal}});
+      return false;
+    }
+    log::warn("worker", "database unavailable; retrying migration", {});
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+}
+
+}  // namespace
+
+int run(const config::app_config& cfg) {
+  auto signals = block_signals();
+  if (cfg.postgres.migrate_on_start && !migrate(cfg)) return 1;
+
+  caf::actor_system_config sys_cfg;
+  sys_cfg.set("scheduler.max-threads", static_cast<std::size_t>(cfg.worker.threads));
+  caf::actor_system sys{sys_cfg};
+
+  auto ctx = std::make_shared<job_context>();
+  const auto conninfo = cfg.postgres.conninfo();
+  for (int i = 0; i < cfg.worker.pg_connections; ++i)
+    ctx->pg.push_back(sys.spawn<caf::detached>(actors::pg_writer, [conninfo] {
+      return store::make_pg_job_store(conninfo);
+    }));
+  auto redis_cfg = cfg.redis;
+  ctx->cache = sys.spawn<caf::detached>(actors::cache_writer, [redis_cfg] {
+    return store::make_redis_cache(redis_cfg);
+  });
+  std::shared_ptr<llm::llm_client> client = llm::make_client(cfg.llm);
+  ctx->provider = client->provider();
+  ctx->model = client->model();
+  ctx->llm = sys.spawn(actors::llm_caller, client, static_cast<std::size_t>(cfg.llm.max_in_flight));
+  ctx->keys = store::cache_keys{cfg.redis.key_prefix};
+  ctx->llm_cfg = cfg.llm;
+  auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
+  std::vector<std::string> queue_names;
+  queues::topology topo{cfg.amqp.prefix};
+  for (const auto& kind : queues::topology::kinds()) queue_names.push_back(topo.queue(kind));
+  auto cons = sys.spawn<caf::detached>(actors::consumer, cfg.amqp, queue_names, cfg.worker.prefetch, disp);
+  log::info("worker", "started", {},
+            {{"provider", ctx->provider}, {"model", ctx->model},
+             {"prefetch", std::to_string(cfg.worker.prefetch)}});
+
+  int sig = 0;
+  sigwait(&signals, &sig);
+  log::info("worker", "draining", {}, {{"signal", std::to_string(sig)}});
+
+  caf::scoped_actor self{sys};
+  self->request(cons, std::chrono::seconds(5), actors::drain_atom::value)
+      .receive([](bool) {}, [](caf::error&) {});
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.worker.drain_seconds);
+  for (;;) {
+    std::uint64_t in_flight = 0;
+    self->request(disp, std::chrono::seconds(5), actors::stats_atom::value)
+        .receive([&](const actors::worker_stats& st) { in_flight = st.in_flight; },
+                 [](caf::error&) {});
+    if (in_flight == 0 || std::chrono::steady_clock::now() >= deadline) {
+      if (in_flight > 0)
+        log::warn("worker", "drain deadline reached; returning jobs to the queue", {},
+                  {{"in_flight", std::to_string(in_flight)}});
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Closing the consumer's connection returns unsettled deliveries to their queues.
+  self->send_exit(cons, caf::exit_reason::user_shutdown);
+  self->send_exit(disp, caf::exit_reason::user_shutdown);
+  self->send_exit(ctx->llm, caf::exit_reason::user_shutdown);
+  self->send_exit(ctx->cache, caf::exit_reason::user_shutdown);
+  for (auto& pg : ctx->pg) self->send_exit(pg, caf::exit_reason::user_shutdown);
+  ctx.reset();
+  log::info("worker", "stopped", {});
+  return 0;
+}
+
+}  // namespace mq::workers

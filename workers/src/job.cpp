@@ -1,0 +1,156 @@
+#include "mq/workers/job.hpp"
+
+#include <caf/all.hpp>
+
+#include "mq/core/log.hpp"
+
+namespace mq::workers {
+namespace {
+
+using actors::job_end;
+using actors::settle;
+
+log::context log_ctx(job_pointer self) {
+  const auto& e = self->state.envelope;
+  return {e.request_id, e.task_id, e.tenant_id};
+}
+
+void finish(job_pointer self, settle s, job_end end) {
+  self->send(self->state.dispatcher, actors::done_atom::value, self->state.delivery.tag,
+             self->state.generation, s, end);
+  self->quit();
+}
+
+/// Waits for Postgres with capped exponential backoff, then runs `fn` again.
+void wait_for_database(job_pointer self, std::function<void()> fn) {
+  auto n = std::min(self->state.outage_retries++, 6);
+  auto delay = std::chrono::milliseconds(100 << n);  // 100 ms .. 6.4 s
+  if (n == 0) log::warn("job", "database unavailable; holding the delivery", log_ctx(self));
+  retry_later(self, delay, std::move(fn));
+}
+
+
+void cache_then_ack(job_pointer self, actors::cache_entries entries, job_end end) {
+  auto& ctx = *self->state.ctx;
+  self->request(ctx.cache, caf::infinite, actors::put_atom::value, std::move(entries))
+      .then([self, end](bool) { finish(self, settle::ack, end); },
+            [self, end](caf::error&) { finish(self, settle::ack, end); });
+}
+
+void record(job_pointer self, store::completion c) {
+  auto& ctx = *self->state.ctx;
+  self->request(ctx.pg_for(c.task_id), caf::infinite, actors::complete_atom::value, c)
+      .then(
+          [self, c](actors::complete_reply& r) {
+            if (!r) {
+              if (r.err().code == errc::unavailable)
+                return wait_for_database(self, [self, c] { record(self, c); });
+              log::error("job", "could not record the outcome", log_ctx(self),
+                         {{"error", r.err().message}, {"detail", r.err().internal}});
+              return finish(self, settle::requeue, job_end::returned);
+            }
+            self->state.outage_retries = 0;
+            if (!r->applied) {
+              log::info("job", "a newer attempt owns the task; result dropped", log_ctx(self));
+              return finish(self, settle::ack, job_end::skipped);
+            }
+            const auto& keys = self->state.ctx->keys;
+            actors::cache_entries entries{{keys.task(r->task.tenant_id, r->task.id), schemas::to_json(r->task)}};
+            if (r->classification)
+              entries.push_back({keys.classification(r->task.tenant_id, r->classification->meeting_id),
+                                 schemas::to_json(*r->classification)});
+            const bool ok = r->task.status == schemas::task_status::succeeded;
+            log::info("job", ok ? "task succeeded" : "task failed", log_ctx(self),
+                      {{"kind", r->task.kind}, {"attempt", std::to_string(r->task.attempts)}});
+            cache_then_ack(self, std::move(entries), ok ? job_end::succeeded : job_end::failed);
+          },
+          [self](caf::error&) { finish(self, settle::requeue, job_end::returned); });
+}
+
+void run(job_pointer self, const store::claim_result& c) {
+  auto done = [self](store::completion comp) { record(self, std::move(comp)); };
+  if (!c.subject_found) {
+    store::completion comp;
+    comp.task_id = c.task.id;
+    comp.attempt = c.task.attempts;
+    comp.status = schemas::task_status::failed;
+    comp.error_code = code_name(errc::not_found);
+    comp.error = "the task's subject no longer exists";
+    return done(std::move(comp));
+  }
+  if (c.task.kind == schemas::kinds::classify_meeting) return classify_meeting(self, c, done);
+  log::error("job", "no handler for kind", log_ctx(self), {{"kind", c.task.kind}});
+  finish(self, settle::reject, job_end::poison);
+}
+
+void claim(job_pointer self) {
+  auto& ctx = *self->state.ctx;
+  self->request(ctx.pg_for(self->state.envelope.task_id), caf::infinite, actors::claim_atom::value,
+                self->state.envelope)
+      .then(
+          [self](actors::claim_reply& r) {
+            if (!r) {
+              if (r.err().code == errc::unavailable)
+                return wait_for_database(self, [self] { claim(self); });
+              log::error("job", "claim failed", log_ctx(self),
+                         {{"error", r.err().message}, {"detail", r.err().internal}});
+              return finish(self, settle::requeue, job_end::returned);
+            }
+            self->state.outage_retries = 0;
+            switch (r->outcome) {
+              case store::claim_outcome::missing:
+                log::warn("job", "message names no task of its tenant; dead-lettered", log_ctx(self));
+                return finish(self, settle::reject, job_end::poison);
+              case store::claim_outcome::finished: {
+                // Redelivered after the work was done: refresh the cache, change nothing.
+                const auto& t = r->task;
+                log::info("job", "task already finished; delivery acknowledged", log_ctx(self),
+                          {{"status", schemas::to_string(t.status)}});
+                return cache_then_ack(
+                    self, {{self->state.ctx->keys.task(t.tenant_id, t.id), schemas::to_json(t)}},
+                    job_end::skipped);
+              }
+              case store::claim_outcome::run:
+                self->state.claim = std::move(*r);
+                return run(self, self->state.claim);
+            }
+          },
+          [self](caf::error&) { finish(self, settle::requeue, job_end::returned); });
+}
+
+}  // namespace
+
+const actors::pg_actor& job_context::pg_for(const std::string& task_id) const {
+  return pg[std::hash<std::string>{}(task_id) % pg.size()];
+}
+
+void retry_later(job_pointer self, std::chrono::milliseconds delay, std::function<void()> fn) {
+  self->state.on_retry = std::move(fn);
+  self->delayed_send(self, delay, actors::retry_atom::value);
+}
+
+caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
+                  actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation) {
+  self->state.ctx = std::move(ctx);
+  self->state.dispatcher = std::move(dispatcher);
+  self->state.delivery = std::move(d);
+  self->state.generation = generation;
+  auto env = schemas::decode_envelope(self->state.delivery.body);
+  if (!env) {
+    log::error("job", "poison message dead-lettered", {},
+               {{"error", env.err().message}, {"queue", self->state.delivery.queue},
+                {"message_id", self->state.delivery.message_id}});
+    finish(self, settle::reject, job_end::poison);
+    return {};
+  }
+  self->state.envelope = std::move(*env);
+  claim(self);
+  return {
+      [self](actors::retry_atom) {
+        auto fn = std::move(self->state.on_retry);
+        if (fn) fn();
+      },
+  };
+}
+
+}  // namespace mq::workers
