@@ -141,7 +141,7 @@ std::string offline_classification(const meeting_facts& meeting) {
   const int positive = count_all(text, rules::positive_words());
   const int negative = count_all(text, rules::negative_words());
   const std::string sentiment =
-      positive - negative >= 2 ? "positive" : (negative - positive >= 1 ? "negative" : "neutral");
+      positive > negative ? "positive" : (negative > positive ? "negative" : "neutral");
   const bool urgency = count_all(text, rules::urgency_words()) > 0;
   const bool bad_meeting = count_all(text, rules::bad_meeting_words()) > 0 && sentiment != "positive";
 

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <set>
 
 #include "mq/core/ids.hpp"
@@ -53,10 +54,31 @@ std::vector<schemas::task_record> active_tasks(pqxx::work& tx, const std::string
   return out;
 }
 
+/// Drops just-created tasks whose meeting got classified after the candidates were read.
+/// A task that finished between that read and the insert no longer blocks the insert, but
+/// by then it has committed (the insert waits for it), so this statement's fresh snapshot
+/// sees its classification.
+void drop_newly_classified(pqxx::work& tx, std::vector<schemas::task_record>& created) {
+  if (created.empty()) return;
+  std::vector<std::string> ids;
+  for (const auto& t : created) ids.push_back(t.id);
+  std::set<std::string> dropped;
+  for (const auto& r : tx.exec_params(
+           "DELETE FROM tasks t WHERE t.id = ANY($1::uuid[]) AND EXISTS "
+           "(SELECT 1 FROM classifications k WHERE k.meeting_id = t.subject_id) RETURNING t.id",
+           array_literal(ids)))
+    dropped.insert(r[0].c_str());
+  if (dropped.empty()) return;
+  created.erase(std::remove_if(created.begin(), created.end(),
+                               [&](const schemas::task_record& t) { return dropped.count(t.id) > 0; }),
+                created.end());
+}
+
 /// Creates the batch for `subjects`; the batch row is dropped again if nothing was new.
+/// With `only_unclassified`, meetings classified meanwhile are left out.
 enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string_view kind,
                           const std::vector<std::int64_t>& subjects,
-                          const std::string& request_id) {
+                          const std::string& request_id, bool only_unclassified = false) {
   enqueued_batch out;
   const std::string batch_id = new_uuid();
   tx.exec_params(
@@ -64,6 +86,7 @@ enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string
       "VALUES ($1, $2, $3, 0, NULLIF($4, ''))",
       batch_id, tenant, std::string(kind), request_id);
   out.created = insert_tasks(tx, tenant, kind, subjects, batch_id, request_id);
+  if (only_unclassified) drop_newly_classified(tx, out.created);
   std::set<std::int64_t> created_subjects;
   for (const auto& t : out.created) created_subjects.insert(t.subject_id);
   std::vector<std::int64_t> skipped;
@@ -162,7 +185,7 @@ result<enqueued_batch> queue_unclassified(pg_session& s, const std::string& tena
              "ORDER BY m.id",
              tenant))
       candidates.push_back(r[0].as<std::int64_t>());
-    auto out = make_batch(tx, tenant, schemas::kinds::classify_meeting, candidates, request_id);
+    auto out = make_batch(tx, tenant, schemas::kinds::classify_meeting, candidates, request_id, true);
     tx.commit();
     return out;
   });

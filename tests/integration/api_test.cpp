@@ -211,6 +211,27 @@ TEST_F(Api, QueueUnclassifiedIsDurableAndIdempotent) {
   EXPECT_EQ(parse(s.get(key, "/api/v1/meetings?classified=true&page_size=10").body)["items"].Size(), 10u);
 }
 
+TEST_F(Api, QueueUnclassifiedWhileWorkersFinishNeverQueuesAMeetingTwice) {
+  stack s({.workers = 2});
+  auto key = s.create_tenant("acme");
+  std::vector<std::string> transcripts;
+  for (int i = 0; i < 300; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i));
+  s.add_meetings(key, transcripts);
+  auto first = parse(s.post(key, "/api/v1/classifications/queue-unclassified").body);
+  ASSERT_EQ(first["queued"].GetInt(), 300);
+  // Ask again and again while the workers are finishing tasks.
+  int extra = 0;
+  for (int i = 0; i < 200; ++i) {
+    auto again = parse(s.post(key, "/api/v1/classifications/queue-unclassified").body);
+    extra += again["queued"].GetInt();
+    if (again["already_queued"].GetInt() == 0) break;
+  }
+  s.wait_batch(key, first["batch_id"].GetString());
+  EXPECT_EQ(extra, 0) << "a meeting was queued again while its task was finishing";
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks"), 300);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 300);
+}
+
 TEST_F(Api, ManyMeetingsInOneRequestComeBackInOrderWithSharedEntities) {
   stack s({.workers = 0});
   auto key = s.create_tenant("acme");
