@@ -46,8 +46,7 @@ int main(int argc, char** argv) {
     args.push_back(a);
   }
   if (args.empty()) return usage();
-  auto cfg = mq::config::load_or_exit(argc, argv);
-  mq::log::set_service("mqctl");
+  auto cfg = mq::config::load_or_exit(argc, argv, "mqctl");
   mq::log::set_level(mq::log::level::warn);
   mq::store::pg_session db(cfg.postgres.conninfo());
   if (args[0] == "migrate" && args.size() == 1) {

@@ -29,11 +29,7 @@ void list_classifications(services& s, const call_ptr& c) {
   auto page = read_page(s, c);
   if (!page) return;
   s.with_db(c, [c, page = *page](store::pg_session& db) {
-    auto rows = store::list_classifications(db, c->tenant, {page.first, page.second});
-    if (!rows) return c->fail(rows.err());
-    std::vector<std::string> items;
-    for (const auto& k : rows->items) items.push_back(schemas::to_json(k));
-    c->reply(200, page_json(items, page.first, page.second, rows->total));
+    reply_page(c, store::list_classifications(db, c->tenant, {page.first, page.second}));
   });
 }
 

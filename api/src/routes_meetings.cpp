@@ -83,11 +83,7 @@ void list_meetings(services& s, const call_ptr& c) {
     classified = v == "true";
   }
   s.with_db(c, [c, page = *page, classified](store::pg_session& db) {
-    auto rows = store::list_meetings(db, c->tenant, classified, {page.first, page.second});
-    if (!rows) return c->fail(rows.err());
-    std::vector<std::string> items;
-    for (const auto& m : rows->items) items.push_back(schemas::to_json(m));
-    c->reply(200, page_json(items, page.first, page.second, rows->total));
+    reply_page(c, store::list_meetings(db, c->tenant, classified, {page.first, page.second}));
   });
 }
 

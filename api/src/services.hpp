@@ -77,4 +77,13 @@ std::optional<std::pair<int, int>> read_page(const services& s, const call_ptr& 
 /// {"items":[...],"page":..,"page_size":..,"total":..} from already-serialized items.
 std::string page_json(const std::vector<std::string>& items, int page, int page_size, long long total);
 
+/// Replies with one page of records (each serialized by schemas::to_json), or the error.
+template <class Page>
+void reply_page(const call_ptr& c, const result<Page>& rows) {
+  if (!rows) return c->fail(rows.err());
+  std::vector<std::string> items;
+  for (const auto& item : rows->items) items.push_back(schemas::to_json(item));
+  c->reply(200, page_json(items, rows->page_number, rows->page_size, rows->total));
+}
+
 }  // namespace mq::api

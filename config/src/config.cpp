@@ -2,6 +2,8 @@
 
 #include <yaml-cpp/yaml.h>
 
+#include "mq/core/log.hpp"
+
 #include <cctype>
 #include <cstdlib>
 #include <functional>
@@ -313,7 +315,7 @@ std::map<std::string, std::string> process_env() {
   return out;
 }
 
-app_config load_or_exit(int argc, char** argv) {
+app_config load_or_exit(int argc, char** argv, const char* service) {
   auto env = process_env();
   std::string overlay = env.count("MQ_CONFIG") ? env["MQ_CONFIG"] : "";
   for (int i = 1; i + 1 < argc; ++i)
@@ -323,6 +325,9 @@ app_config load_or_exit(int argc, char** argv) {
     std::cerr << "configuration errors:\n" << cfg.err().message;
     std::exit(2);
   }
+  log::set_service(service);
+  log::level lvl;
+  if (log::parse_level(cfg->log.level, lvl)) log::set_level(lvl);
   return *cfg;
 }
 

@@ -58,6 +58,18 @@ std::string url_decode(std::string_view s) {
   return out;
 }
 
+bool split_header_line(std::string_view line, std::string& name, std::string& value) {
+  auto colon = line.find(':');
+  if (colon == std::string_view::npos) return false;
+  name.assign(line.substr(0, colon));
+  for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  auto v = line.substr(colon + 1);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.front()))) v.remove_prefix(1);
+  while (!v.empty() && std::isspace(static_cast<unsigned char>(v.back()))) v.remove_suffix(1);
+  value.assign(v);
+  return true;
+}
+
 const char* reason_phrase(int status) {
   return bhttp::obsolete_reason(static_cast<bhttp::status>(status)).data();
 }

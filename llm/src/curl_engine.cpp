@@ -9,6 +9,8 @@
 #include <thread>
 #include <unordered_set>
 
+#include "mq/core/http_server.hpp"
+
 namespace mq::llm {
 namespace {
 
@@ -34,14 +36,9 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
-  std::string line(data, size * n);
-  auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.erase(0, 1);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
+  std::string_view line(data, size * n);
+  std::string name, value;
+  if (http::split_header_line(line, name, value)) {
     t->reply.headers.emplace_back(std::move(name), std::move(value));
   } else if (line.rfind("HTTP/", 0) == 0) {
     t->reply.headers.clear();  // a new response (after 100-continue or a redirect)

@@ -191,14 +191,7 @@ class pg_job_store final : public job_store {
         auto c = std::move(it->second);
         if (c.classification) {
           c.classification->result_json = d.result_json;
-          c.classification->provider = d.usage.provider;
-          c.classification->model = d.usage.model;
-          c.classification->prompt_version = d.usage.prompt_version;
-          c.classification->taxonomy_version = d.usage.taxonomy_version;
-          c.classification->tokens_in = d.usage.tokens_in;
-          c.classification->tokens_out = d.usage.tokens_out;
-          c.classification->latency_ms = d.usage.latency_ms;
-          c.classification->attempts = d.usage.calls;
+          c.classification->usage = d.usage;
         }
         out.push_back(std::move(c));
       }

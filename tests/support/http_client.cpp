@@ -5,6 +5,8 @@
 #include <cctype>
 #include <stdexcept>
 
+#include "mq/core/http_server.hpp"
+
 namespace mq::test {
 namespace {
 
@@ -15,16 +17,8 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* out = static_cast<std::vector<std::pair<std::string, std::string>>*>(user);
-  std::string line(data, size * n);
-  auto colon = line.find(':');
-  if (colon != std::string::npos) {
-    std::string name = line.substr(0, colon);
-    for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    std::string value = line.substr(colon + 1);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.front()))) value.erase(0, 1);
-    while (!value.empty() && std::isspace(static_cast<unsigned char>(value.back()))) value.pop_back();
-    out->emplace_back(name, value);
-  }
+  std::string name, value;
+  if (http::split_header_line(std::string_view(data, size * n), name, value)) out->emplace_back(name, value);
   return size * n;
 }
 

@@ -10,7 +10,6 @@ namespace mq::actors {
 
 /// State of the LLM actor: calls in flight by id and calls waiting for a slot.
 struct llm_state {
-  std::unique_ptr<llm::llm_client> client;
   std::size_t max_in_flight = 0;
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<llm::chat_outcome>> in_flight;

@@ -122,7 +122,8 @@ std::map<std::string, std::string> process_env();
 
 /// load() with the process environment and MQ_CONFIG (or `--config <file>` in argv)
 /// as the overlay; prints the errors and exits with status 2 when loading fails.
-app_config load_or_exit(int argc, char** argv);
+/// Then names the process `service` in the logs and sets the configured log level.
+app_config load_or_exit(int argc, char** argv, const char* service);
 
 /// The text of the embedded default.yaml.
 const std::string& default_yaml();

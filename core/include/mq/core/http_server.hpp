@@ -84,4 +84,8 @@ const char* reason_phrase(int status);
 /// Percent-decodes a URL component ('+' becomes a space).
 std::string url_decode(std::string_view s);
 
+/// Splits a raw "Name: value\r\n" header line into a lower-cased name and a trimmed
+/// value; false for lines that are not headers (the status line, the blank line).
+bool split_header_line(std::string_view line, std::string& name, std::string& value);
+
 }  // namespace mq::http

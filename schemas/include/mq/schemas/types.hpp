@@ -74,12 +74,8 @@ struct batch_record {
 
 std::string to_json(const batch_record& b);
 
-/// A stored classification with how it was produced.
-struct classification_record {
-  std::int64_t meeting_id = 0;
-  std::string tenant_id;
-  std::string task_id;
-  std::string result_json;  ///< The validated LLM answer.
+/// How an LLM answer was produced; stored with every result.
+struct llm_usage {
   std::string provider;
   std::string model;
   std::string prompt_version;
@@ -87,7 +83,16 @@ struct classification_record {
   int tokens_in = 0;
   int tokens_out = 0;
   int latency_ms = 0;
-  int attempts = 0;
+  int calls = 0;  ///< LLM calls made for the answer, retries included.
+};
+
+/// A stored classification with how it was produced.
+struct classification_record {
+  std::int64_t meeting_id = 0;
+  std::string tenant_id;
+  std::string task_id;
+  std::string result_json;  ///< The validated LLM answer.
+  llm_usage usage;
   std::string created_at;
   std::string updated_at;
 };

@@ -24,18 +24,6 @@ struct claim_result {
   std::string input;          ///< Kind-specific input as JSON (classify_meeting: the meeting).
 };
 
-/// How an LLM answer was produced, stored with the result.
-struct llm_usage {
-  std::string provider;
-  std::string model;
-  std::string prompt_version;
-  std::string taxonomy_version;
-  int tokens_in = 0;
-  int tokens_out = 0;
-  int latency_ms = 0;
-  int calls = 0;  ///< LLM calls made for this attempt, retries included.
-};
-
 /// The outcome of one attempt, to record.
 struct completion {
   std::string task_id;
@@ -44,7 +32,7 @@ struct completion {
   std::string result_json;  ///< For succeeded: the validated result.
   std::string error_code;   ///< For failed: errc name.
   std::string error;        ///< For failed: message for the client.
-  llm_usage usage;
+  schemas::llm_usage usage;
 };
 
 /// What recording a completion did.
