@@ -176,6 +176,22 @@ TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
   EXPECT_EQ(s.queue("dead").messages, 0u);
 }
 
+TEST_F(Classification, PoisonMessagesAreDeadLetteredAndWorkKeepsFlowing) {
+  stack s;
+  auto key = s.create_tenant("acme");
+  s.publish_raw("classify_meeting", "this is not json", "poison-1");
+  s.publish_raw("classify_meeting", R"({"v":1,"kind":"classify_meeting"})", "poison-2");
+  schemas::envelope forged{new_uuid(), new_uuid(), "classify_meeting", 1, "", ""};
+  s.publish_raw("classify_meeting", schemas::encode(forged), forged.task_id);
+  for (int i = 0; i < 400 && s.queue("dead").messages < 3; ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  EXPECT_EQ(s.queue("dead").messages, 3u) << s.workers()[0]->log();
+  EXPECT_TRUE(s.workers()[0]->running());
+  auto ids = s.add_meetings(key, {"Cliente: después del veneno, trabajo normal."});
+  auto task = s.wait_task(key, classify(s, key, ids[0]));
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+}
+
 TEST_F(Classification, WithRedisDownPollingAnswersFromPostgresAndWorkersFinish) {
   // A port nobody listens on: the cache is unreachable for both processes.
   stack s({.env = {{"MQ_REDIS_PORT", "1"}}, .wait_ready = false});

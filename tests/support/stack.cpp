@@ -59,7 +59,8 @@ bool services_reachable(std::string& why) {
       why = "Postgres unreachable: " + st.err().internal;
       return false;
     }
-    queues::connection amqp(cfg.amqp, queues::topology{"probe"});
+    // A prefix of its own: tests probe in parallel and delete what they declared.
+    queues::connection amqp(cfg.amqp, queues::topology{"probe_" + random_hex(4)});
     if (auto st = amqp.open(); !st) {
       why = "RabbitMQ unreachable: " + st.err().internal;
       return false;
