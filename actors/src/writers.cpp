@@ -39,7 +39,7 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
     }
   };
   return {
-      [=](claim_atom, schemas::envelope& e) -> caf::result<claim_reply> {
+      [=](claim_atom, store::claim_request& e) -> caf::result<claim_reply> {
         auto rp = self->make_response_promise<claim_reply>();
         self->state.claims.emplace_back(std::move(e), rp);
         queue_flush();
@@ -58,9 +58,43 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
         run_batches(st.completions, [&](const std::vector<store::completion>& items) {
           return st.store->complete(items);
         });
-        run_batches(st.claims, [&](const std::vector<schemas::envelope>& items) {
+        run_batches(st.claims, [&](const std::vector<store::claim_request>& items) {
           return st.store->claim(items);
         });
+      },
+  };
+}
+
+limiter_actor::behavior_type limiter(limiter_actor::stateful_pointer<limiter_state> self,
+                                     std::function<std::unique_ptr<store::rate_limiter>()> make_limiter) {
+  self->state.limiter = make_limiter();
+  return {
+      [=](acquire_atom, std::string& tenant, std::int64_t tokens) -> caf::result<std::int64_t> {
+        auto& st = self->state;
+        auto rp = self->make_response_promise<std::int64_t>();
+        st.waiting.emplace_back(store::limit_request{std::move(tenant), tokens}, rp);
+        if (!st.flush_queued) {
+          st.flush_queued = true;
+          self->send(self, flush_atom::value);
+        }
+        return rp;
+      },
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flush_queued = false;
+        auto waiting = std::move(st.waiting);
+        st.waiting.clear();
+        std::vector<store::limit_request> calls;
+        for (const auto& w : waiting) calls.push_back(w.first);
+        auto waits = st.limiter->acquire(calls);
+        for (std::size_t i = 0; i < waiting.size(); ++i)
+          waiting[i].second.deliver(waits ? (*waits)[i] : std::int64_t{0});  // fail open
+      },
+      [=](settle_atom, const std::string& tenant, std::int64_t estimate, std::int64_t actual) {
+        self->state.limiter->settle(tenant, estimate, actual);
+      },
+      [=](penalize_atom, std::int64_t retry_after_ms) {
+        self->state.limiter->penalize(std::chrono::milliseconds(retry_after_ms));
       },
   };
 }

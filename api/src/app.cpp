@@ -8,6 +8,7 @@
 #include "mq/core/http_server.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/process.hpp"
 #include "outbox.hpp"
 #include "router.hpp"
 #include "services.hpp"
@@ -45,6 +46,7 @@ int run(const config::app_config& cfg) {
   sigaddset(&signals, SIGTERM);
   sigaddset(&signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  raise_fd_limit();  // one descriptor per client connection
 
   if (cfg.postgres.migrate_on_start) {
     store::pg_session session(cfg.postgres.conninfo());
@@ -66,6 +68,7 @@ int run(const config::app_config& cfg) {
   add_meeting_routes(r);
   add_task_routes(r);
   add_classification_routes(r);
+  add_usage_routes(r);
 
   boost::asio::io_context io(cfg.http.threads);
   http::server_options opts;

@@ -39,5 +39,6 @@ void add_ops_routes(router& r);
 void add_meeting_routes(router& r);
 void add_task_routes(router& r);
 void add_classification_routes(router& r);
+void add_usage_routes(router& r);
 
 }  // namespace mq::api

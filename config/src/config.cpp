@@ -171,8 +171,21 @@ std::vector<field> bind(app_config& c) {
       .integer("backoff_base_ms", c.llm.backoff_base_ms, 1, 3600000)
       .integer("backoff_max_ms", c.llm.backoff_max_ms, 1, 3600000)
       .integer("connect_timeout_ms", c.llm.connect_timeout_ms, 1, 600000)
+      .integer("first_byte_timeout_ms", c.llm.first_byte_timeout_ms, 1, 3600000)
+      .integer("idle_timeout_ms", c.llm.idle_timeout_ms, 1, 3600000)
       .integer("request_timeout_ms", c.llm.request_timeout_ms, 1, 3600000)
-      .integer("max_in_flight", c.llm.max_in_flight, 1, 1000000);
+      .integer64("max_response_bytes", c.llm.max_response_bytes, 1024, 1LL << 31)
+      .integer("max_in_flight", c.llm.max_in_flight, 1, 1000000)
+      .integer("hold_max_ms", c.llm.hold_max_ms, 0, 600000)
+      .str("embedding_model", c.llm.embedding_model)
+      .integer("embedding_dimensions", c.llm.embedding_dimensions, 8, 8192)
+      .integer("requests_per_minute", c.llm.requests_per_minute, 0, 100000000)
+      .integer("tokens_per_minute", c.llm.tokens_per_minute, 0, 2000000000)
+      .integer("tenant_requests_per_minute", c.llm.tenant_requests_per_minute, 0, 100000000)
+      .integer("tenant_tokens_per_minute", c.llm.tenant_tokens_per_minute, 0, 2000000000)
+      .integer("rate_burst_seconds", c.llm.rate_burst_seconds, 1, 3600)
+      .integer("penalty_seconds", c.llm.penalty_seconds, 0, 86400)
+      .number("penalty_factor", c.llm.penalty_factor, 0.01, 1);
   b.section("log").str("level", c.log.level, {"debug", "info", "warn", "error"});
   return f;
 }
@@ -188,9 +201,38 @@ field* find(std::vector<field>& fields, const std::string& section, const std::s
   return nullptr;
 }
 
+/// Reads the `prices` section: model -> {input, output} in USD per million tokens.
+void apply_prices(const YAML::Node& node, const std::string& origin, prices_config& out,
+                  std::vector<std::string>& errors) {
+  if (!node.IsMap()) {
+    errors.push_back(origin + ": prices must map model names to {input, output}");
+    return;
+  }
+  for (const auto& entry : node) {
+    const auto model = entry.first.as<std::string>();
+    const auto& v = entry.second;
+    price p;
+    bool ok = v.IsMap() && v.size() == 2 && v["input"] && v["output"];
+    if (ok) {
+      try {
+        p.input = v["input"].as<double>();
+        p.output = v["output"].as<double>();
+        ok = p.input >= 0 && p.output >= 0;
+      } catch (const YAML::Exception&) {
+        ok = false;
+      }
+    }
+    if (!ok) {
+      errors.push_back(origin + ": prices." + model + " must be {input: <usd>, output: <usd>} per million tokens");
+      continue;
+    }
+    out.by_model[model] = p;
+  }
+}
+
 /// Applies one YAML document; `seen` collects section.key pairs it set.
 void apply_yaml(const YAML::Node& root, const std::string& origin, bool allow_secrets,
-                std::vector<field>& fields, std::set<std::string>& seen,
+                std::vector<field>& fields, std::set<std::string>& seen, prices_config& prices,
                 std::vector<std::string>& errors) {
   if (!root || root.IsNull()) return;
   if (!root.IsMap()) {
@@ -199,6 +241,10 @@ void apply_yaml(const YAML::Node& root, const std::string& origin, bool allow_se
   }
   for (const auto& sec : root) {
     auto section = sec.first.as<std::string>();
+    if (section == "prices") {
+      apply_prices(sec.second, origin, prices, errors);
+      continue;
+    }
     if (!sec.second.IsMap()) {
       errors.push_back(origin + ": " + section + " must be a mapping");
       continue;
@@ -230,6 +276,12 @@ void apply_yaml(const YAML::Node& root, const std::string& origin, bool allow_se
 
 const std::string& default_yaml() { return embedded_files().at("default.yaml"); }
 
+double prices_config::cost(const std::string& model, long long tokens_in, long long tokens_out) const {
+  auto it = by_model.find(model);
+  if (it == by_model.end()) return 0;
+  return (static_cast<double>(tokens_in) * it->second.input + static_cast<double>(tokens_out) * it->second.output) / 1e6;
+}
+
 std::string postgres_config::conninfo() const {
   auto quote = [](const std::string& v) {
     std::string out = "'";
@@ -255,7 +307,7 @@ result<app_config> load(const std::string& overlay_path,
   std::vector<std::string> errors;
   std::set<std::string> seen;
   try {
-    apply_yaml(YAML::Load(default_yaml()), "default.yaml", false, fields, seen, errors);
+    apply_yaml(YAML::Load(default_yaml()), "default.yaml", false, fields, seen, cfg.prices, errors);
   } catch (const YAML::Exception& e) {
     errors.push_back(std::string("default.yaml: ") + e.what());
   }
@@ -265,7 +317,7 @@ result<app_config> load(const std::string& overlay_path,
   if (!overlay_path.empty()) {
     try {
       std::set<std::string> ignored;
-      apply_yaml(YAML::LoadFile(overlay_path), overlay_path, false, fields, ignored, errors);
+      apply_yaml(YAML::LoadFile(overlay_path), overlay_path, false, fields, ignored, cfg.prices, errors);
     } catch (const YAML::Exception& e) {
       errors.push_back(overlay_path + ": " + e.what());
     }

@@ -10,8 +10,6 @@ bool is_retryable(errc code) {
     case errc::rate_limited:
     case errc::llm_rate_limited:
     case errc::llm_server_error:
-    case errc::llm_invalid_output:
-    case errc::llm_truncated:
       return true;
     case errc::malformed_json:
     case errc::invalid_parameter:
@@ -24,6 +22,8 @@ bool is_retryable(errc code) {
     case errc::unsupported_media_type:
     case errc::llm_quota_exhausted:
     case errc::llm_bad_request:
+    case errc::llm_invalid_output:  // answered by one repair request, not by retrying
+    case errc::llm_truncated:
     case errc::poison:
     case errc::cancelled:
     case errc::internal:

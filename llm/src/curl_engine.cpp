@@ -14,18 +14,28 @@
 namespace mq::llm {
 namespace {
 
+using clock_type = std::chrono::steady_clock;
+
 struct transfer {
   http_call call;
   curl_engine::callback done;
   http_reply reply;
   curl_slist* headers = nullptr;
-  std::chrono::steady_clock::time_point started;
+  clock_type::time_point started;
+  clock_type::time_point last_byte;
+  bool got_byte = false;
   bool too_large = false;
 };
+
+void saw_bytes(transfer* t) {
+  t->got_byte = true;
+  t->last_byte = clock_type::now();
+}
 
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
   size_t bytes = size * n;
+  saw_bytes(t);
   if (t->reply.body.size() + bytes > t->call.max_response_bytes) {
     t->too_large = true;
     return 0;  // aborts the transfer
@@ -36,6 +46,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
+  saw_bytes(t);
   std::string_view line(data, size * n);
   std::string name, value;
   if (http::split_header_line(line, name, value)) {
@@ -59,6 +70,7 @@ struct curl_engine::impl {
   bool stopping = false;
   std::atomic<std::size_t> count{0};
   std::unordered_set<CURL*> active;  // engine thread only
+  clock_type::time_point last_scan{};
   std::thread thread;
 
   void start(std::unique_ptr<transfer> t) {
@@ -84,13 +96,36 @@ struct curl_engine::impl {
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_ACCEPT_ENCODING, "");
-    t->started = std::chrono::steady_clock::now();
+    t->started = clock_type::now();
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.release());
     curl_multi_add_handle(multi, easy);
     active.insert(easy);
   }
 
-  void finish(CURL* easy, CURLcode code, bool aborted = false) {
+  /// Why a transfer must be aborted now, or "" (first-byte and idle timeouts).
+  static std::string overdue(const transfer& t, clock_type::time_point now) {
+    if (!t.got_byte && now - t.started > t.call.first_byte_timeout)
+      return "no answer within " + std::to_string(t.call.first_byte_timeout.count()) + " ms";
+    if (t.got_byte && now - t.last_byte > t.call.idle_timeout)
+      return "answer stalled for " + std::to_string(t.call.idle_timeout.count()) + " ms";
+    return {};
+  }
+
+  void abort_overdue() {
+    auto now = clock_type::now();
+    if (now - last_scan < std::chrono::milliseconds(25)) return;
+    last_scan = now;
+    std::vector<std::pair<CURL*, std::string>> late;
+    for (CURL* easy : active) {
+      transfer* t = nullptr;
+      curl_easy_getinfo(easy, CURLINFO_PRIVATE, &t);
+      auto why = overdue(*t, now);
+      if (!why.empty()) late.emplace_back(easy, std::move(why));
+    }
+    for (auto& [easy, why] : late) finish(easy, CURLE_OPERATION_TIMEDOUT, false, why);
+  }
+
+  void finish(CURL* easy, CURLcode code, bool aborted = false, const std::string& timeout_why = {}) {
     active.erase(easy);
     transfer* raw = nullptr;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &raw);
@@ -105,8 +140,10 @@ struct curl_engine::impl {
       t->reply.err = make_error(errc::unavailable, "client stopped");
     } else if (t->too_large) {
       t->reply.err = make_error(errc::payload_too_large, "response too large");
+    } else if (!timeout_why.empty()) {
+      t->reply.err = make_error(errc::timeout, timeout_why);
     } else if (code == CURLE_OPERATION_TIMEDOUT) {
-      t->reply.err = make_error(errc::timeout, "request timed out", curl_easy_strerror(code));
+      t->reply.err = make_error(errc::timeout, "call timed out", curl_easy_strerror(code));
     } else if (code != CURLE_OK) {
       t->reply.err = make_error(errc::network, "connection failed", curl_easy_strerror(code));
     }
@@ -128,7 +165,9 @@ struct curl_engine::impl {
       int left = 0;
       while (CURLMsg* m = curl_multi_info_read(multi, &left))
         if (m->msg == CURLMSG_DONE) finish(m->easy_handle, m->data.result);
-      curl_multi_poll(multi, nullptr, 0, 1000, nullptr);
+      abort_overdue();
+      // Wake at least every 25 ms while calls run, so stalled ones are caught in time.
+      curl_multi_poll(multi, nullptr, 0, active.empty() ? 1000 : 25, nullptr);
     }
     // Abort whatever is left: in flight, then not yet started.
     auto left = active;

@@ -124,6 +124,36 @@ int estimate_tokens(const std::string& text) {
   return static_cast<int>(text.size() / 4 + 1);
 }
 
+std::vector<float> offline_embedding(const std::string& text, int dimensions) {
+  std::vector<float> v(static_cast<std::size_t>(dimensions), 0.f);
+  const std::string folded = fold_text(text);
+  auto add = [&](const std::string& token, float weight) {
+    std::uint64_t h = 1469598103934665603ULL;  // FNV-1a
+    for (unsigned char c : token) h = (h ^ c) * 1099511628211ULL;
+    v[h % v.size()] += (h >> 63) ? -weight : weight;
+  };
+  std::string previous, word;
+  auto flush = [&] {
+    if (word.empty()) return;
+    add(word, 1.f);
+    if (!previous.empty()) add(previous + " " + word, 0.5f);
+    previous = std::move(word);
+    word.clear();
+  };
+  for (char c : folded) {
+    if (word_char(c))
+      word.push_back(c);
+    else
+      flush();
+  }
+  flush();
+  double norm = 0;
+  for (float x : v) norm += static_cast<double>(x) * x;
+  if (norm > 0)
+    for (float& x : v) x = static_cast<float>(x / std::sqrt(norm));
+  return v;
+}
+
 std::string offline_classification(const meeting_facts& meeting) {
   const std::string text = fold_text(meeting.transcript);
   std::map<std::string, pick> picks;
@@ -222,7 +252,17 @@ namespace {
 
 class offline_client final : public llm_client {
  public:
-  explicit offline_client(std::string model) : model_(std::move(model)) {}
+  offline_client(std::string model, int dimensions) : model_(std::move(model)), dimensions_(dimensions) {}
+
+  void embed(std::vector<std::string> texts, embed_callback done) override {
+    embed_outcome out;
+    out.model = "offline-hashing-" + std::to_string(dimensions_);
+    for (const auto& t : texts) {
+      out.vectors.push_back(offline_embedding(t, dimensions_));
+      out.tokens += estimate_tokens(t);
+    }
+    done(std::move(out));
+  }
 
   std::string provider() const override { return "offline"; }
   std::string model() const override { return model_; }
@@ -248,12 +288,13 @@ class offline_client final : public llm_client {
 
  private:
   std::string model_;
+  int dimensions_;
 };
 
 }  // namespace
 
-std::unique_ptr<llm_client> make_offline_client(const config::llm_config&) {
-  return std::make_unique<offline_client>("offline-rules-v1");
+std::unique_ptr<llm_client> make_offline_client(const config::llm_config& cfg) {
+  return std::make_unique<offline_client>("offline-rules-v1", cfg.embedding_dimensions);
 }
 
 }  // namespace mq::llm

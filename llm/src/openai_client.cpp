@@ -5,8 +5,8 @@
 #include "mq/core/time.hpp"
 #include "mq/llm/client.hpp"
 #include "mq/llm/curl_engine.hpp"
+#include "mq/llm/offline.hpp"
 #include "mq/schemas/validator.hpp"
-#include "offline.hpp"
 
 namespace mq::llm {
 namespace {
@@ -24,30 +24,42 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& v)
   return std::nullopt;
 }
 
-std::string provider_message(const std::string& body) {
-  auto doc = json::parse(body);
-  if (doc && doc->IsObject() && doc->HasMember("error") && (*doc)["error"].IsObject()) {
-    if (auto m = json::get_string((*doc)["error"], "message")) return *m;
-  }
-  return body.substr(0, 200);
-}
-
-std::string error_code_of(const std::string& body) {
+/// The provider's error object: message and code (or type).
+std::pair<std::string, std::string> provider_error(const std::string& body) {
   auto doc = json::parse(body);
   if (doc && doc->IsObject() && doc->HasMember("error") && (*doc)["error"].IsObject()) {
     const auto& e = (*doc)["error"];
-    if (auto c = json::get_string(e, "code")) return *c;
-    if (auto t = json::get_string(e, "type")) return *t;
+    auto code = json::get_string(e, "code");
+    if (!code) code = json::get_string(e, "type");
+    return {json::get_string(e, "message").value_or(""), code.value_or("")};
   }
-  return {};
+  return {body.substr(0, 200), ""};
+}
+
+/// The error for a non-2xx answer: 429 insufficient_quota is final, other 429s and
+/// 408/409/5xx are retryable, every other 4xx is a bad request.
+error http_error(long status, const std::string& body) {
+  auto [message, code] = provider_error(body);
+  const std::string text = "provider answered " + std::to_string(status) + ": " + message;
+  if (status == 429)
+    return make_error(code == "insufficient_quota" ? errc::llm_quota_exhausted : errc::llm_rate_limited, text);
+  if (status == 408 || status == 409 || status >= 500) return make_error(errc::llm_server_error, text);
+  return make_error(errc::llm_bad_request, text);
+}
+
+/// A transport failure as the LLM layer sees it: an answer too large to read is the
+/// provider misbehaving (retryable), the rest keep their codes.
+error transport_error(const error& e) {
+  if (e.code == errc::payload_too_large)
+    return make_error(errc::llm_server_error, "provider answer exceeded llm.max_response_bytes");
+  return e;
 }
 
 class openai_client final : public llm_client {
  public:
   explicit openai_client(const config::llm_config& cfg) : cfg_(cfg) {
-    url_ = cfg.base_url;
-    while (!url_.empty() && url_.back() == '/') url_.pop_back();
-    url_ += "/chat/completions";
+    base_ = cfg.base_url;
+    while (!base_.empty() && base_.back() == '/') base_.pop_back();
   }
 
   ~openai_client() override { engine_.stop(); }
@@ -57,17 +69,10 @@ class openai_client final : public llm_client {
   std::size_t in_flight() const override { return engine_.in_flight(); }
 
   void chat(chat_request req, callback done) override {
-    http_call call;
-    call.url = url_;
-    call.headers = {"Content-Type: application/json"};
-    if (!cfg_.api_key.empty()) call.headers.push_back("Authorization: Bearer " + cfg_.api_key);
-    call.body = request_body(req);
-    call.connect_timeout = std::chrono::milliseconds(cfg_.connect_timeout_ms);
-    call.total_timeout = std::chrono::milliseconds(cfg_.request_timeout_ms);
-    engine_.submit(std::move(call), [done = std::move(done)](http_reply r) {
+    engine_.submit(call("/chat/completions", chat_body(req)), [done = std::move(done)](http_reply r) {
       chat_outcome out;
       if (r.err) {
-        out.err = *r.err;
+        out.err = transport_error(*r.err);
       } else {
         out = parse_chat_reply(r.status, r.body, r.header("retry-after"));
         if (out.response) out.response->latency = r.latency;
@@ -76,8 +81,45 @@ class openai_client final : public llm_client {
     });
   }
 
+  void embed(std::vector<std::string> texts, embed_callback done) override {
+    json::writer w;
+    w.begin_object();
+    w.kv("model", cfg_.embedding_model);
+    w.key("input");
+    w.begin_array();
+    for (const auto& t : texts) w.value(t);
+    w.end_array();
+    w.end_object();
+    engine_.submit(call("/embeddings", w.take()), [done = std::move(done), n = texts.size()](http_reply r) {
+      embed_outcome out;
+      if (r.err) {
+        out.err = transport_error(*r.err);
+      } else {
+        out = parse_embed_reply(r.status, r.body, r.header("retry-after"));
+        if (out.ok() && out.vectors.size() != n)
+          out.err = make_error(errc::llm_server_error, "provider returned " + std::to_string(out.vectors.size()) +
+                                                           " embeddings for " + std::to_string(n) + " inputs");
+      }
+      done(std::move(out));
+    });
+  }
+
  private:
-  std::string request_body(const chat_request& req) const {
+  http_call call(const std::string& path, std::string body) const {
+    http_call c;
+    c.url = base_ + path;
+    c.headers = {"Content-Type: application/json"};
+    if (!cfg_.api_key.empty()) c.headers.push_back("Authorization: Bearer " + cfg_.api_key);
+    c.body = std::move(body);
+    c.connect_timeout = std::chrono::milliseconds(cfg_.connect_timeout_ms);
+    c.first_byte_timeout = std::chrono::milliseconds(cfg_.first_byte_timeout_ms);
+    c.idle_timeout = std::chrono::milliseconds(cfg_.idle_timeout_ms);
+    c.total_timeout = std::chrono::milliseconds(cfg_.request_timeout_ms);
+    c.max_response_bytes = static_cast<std::size_t>(cfg_.max_response_bytes);
+    return c;
+  }
+
+  std::string chat_body(const chat_request& req) const {
     json::writer w;
     w.begin_object();
     w.kv("model", cfg_.model);
@@ -123,48 +165,68 @@ class openai_client final : public llm_client {
   }
 
   config::llm_config cfg_;
-  std::string url_;
+  std::string base_;
   curl_engine engine_;
 };
 
 }  // namespace
 
-chat_outcome parse_chat_reply(long status, const std::string& body,
-                              const std::string& retry_after_header) {
+chat_outcome parse_chat_reply(long status, const std::string& body, const std::string& retry_after_header) {
   chat_outcome out;
   out.http_status = status;
   out.retry_after = parse_retry_after(retry_after_header);
-  if (status >= 200 && status < 300) {
-    auto doc = json::parse(body);
-    if (!doc || !doc->IsObject() || !doc->HasMember("choices") || !(*doc)["choices"].IsArray() ||
-        (*doc)["choices"].Empty()) {
-      out.err = make_error(errc::llm_server_error, "provider answered without a choice",
-                           body.substr(0, 200));
-      return out;
-    }
-    const auto& choice = (*doc)["choices"][0];
-    chat_response r;
-    if (choice.HasMember("message") && choice["message"].IsObject())
-      r.content = json::get_string(choice["message"], "content").value_or("");
-    r.finish_reason = json::get_string(choice, "finish_reason").value_or("");
-    r.model = json::get_string(*doc, "model").value_or("");
-    if (doc->HasMember("usage") && (*doc)["usage"].IsObject()) {
-      r.tokens_in = static_cast<int>(json::get_int((*doc)["usage"], "prompt_tokens").value_or(0));
-      r.tokens_out = static_cast<int>(json::get_int((*doc)["usage"], "completion_tokens").value_or(0));
-    }
-    out.response = std::move(r);
+  if (status < 200 || status >= 300) {
+    out.err = http_error(status, body);
     return out;
   }
-  const std::string message = "provider answered " + std::to_string(status) + ": " + provider_message(body);
-  if (status == 429) {
-    out.err = error_code_of(body) == "insufficient_quota"
-                  ? make_error(errc::llm_quota_exhausted, message)
-                  : make_error(errc::llm_rate_limited, message);
-  } else if (status == 408 || status == 409 || status >= 500) {
-    out.err = make_error(errc::llm_server_error, message);
-  } else {
-    out.err = make_error(errc::llm_bad_request, message);
+  auto doc = json::parse(body);
+  if (!doc || !doc->IsObject() || !doc->HasMember("choices") || !(*doc)["choices"].IsArray() ||
+      (*doc)["choices"].Empty()) {
+    out.err = make_error(errc::llm_server_error, "provider answered without a choice", body.substr(0, 200));
+    return out;
   }
+  const auto& choice = (*doc)["choices"][0];
+  chat_response r;
+  if (choice.HasMember("message") && choice["message"].IsObject())
+    r.content = json::get_string(choice["message"], "content").value_or("");
+  r.finish_reason = json::get_string(choice, "finish_reason").value_or("");
+  r.model = json::get_string(*doc, "model").value_or("");
+  if (doc->HasMember("usage") && (*doc)["usage"].IsObject()) {
+    r.tokens_in = static_cast<int>(json::get_int((*doc)["usage"], "prompt_tokens").value_or(0));
+    r.tokens_out = static_cast<int>(json::get_int((*doc)["usage"], "completion_tokens").value_or(0));
+  }
+  out.response = std::move(r);
+  return out;
+}
+
+embed_outcome parse_embed_reply(long status, const std::string& body, const std::string& retry_after_header) {
+  embed_outcome out;
+  out.http_status = status;
+  out.retry_after = parse_retry_after(retry_after_header);
+  if (status < 200 || status >= 300) {
+    out.err = http_error(status, body);
+    return out;
+  }
+  auto doc = json::parse(body);
+  if (!doc || !doc->IsObject() || !doc->HasMember("data") || !(*doc)["data"].IsArray()) {
+    out.err = make_error(errc::llm_server_error, "provider answered without embeddings", body.substr(0, 200));
+    return out;
+  }
+  const auto& data = (*doc)["data"];
+  out.vectors.resize(data.Size());
+  for (const auto& item : data.GetArray()) {
+    auto index = json::get_int(item, "index").value_or(0);
+    if (index < 0 || index >= static_cast<long long>(data.Size()) || !item.HasMember("embedding") ||
+        !item["embedding"].IsArray()) {
+      out.err = make_error(errc::llm_server_error, "malformed embedding in the answer");
+      return out;
+    }
+    auto& v = out.vectors[static_cast<std::size_t>(index)];
+    for (const auto& x : item["embedding"].GetArray()) v.push_back(x.IsNumber() ? static_cast<float>(x.GetDouble()) : 0.f);
+  }
+  out.model = json::get_string(*doc, "model").value_or("");
+  if (doc->HasMember("usage") && (*doc)["usage"].IsObject())
+    out.tokens = static_cast<int>(json::get_int((*doc)["usage"], "prompt_tokens").value_or(0));
   return out;
 }
 

@@ -59,6 +59,22 @@ const std::vector<std::string>& topology::kinds() {
   return all;
 }
 
+const std::vector<long long>& topology::delay_tiers() {
+  static const std::vector<long long> tiers = [] {
+    std::vector<long long> t;
+    for (long long ms = 1000; ms <= 4096000; ms *= 2) t.push_back(ms);
+    return t;
+  }();
+  return tiers;
+}
+
+long long topology::tier_for(long long delay_ms) {
+  long long best = delay_tiers().front();
+  for (auto t : delay_tiers())
+    if (t <= delay_ms) best = t;
+  return best;
+}
+
 struct connection::impl {
   config::amqp_config cfg;
   topology topo;
@@ -129,6 +145,28 @@ struct connection::impl {
                       amqp_empty_table);
       if (auto st = check_rpc("bind " + q); !st) return st;
     }
+    return declare_delays();
+  }
+
+  status declare_delays() {
+    amqp_exchange_declare(conn, main_channel, bytes(topo.delay_exchange()), amqp_cstring_bytes("headers"),
+                          0, 1, 0, 0, amqp_empty_table);
+    if (auto st = check_rpc("declare delay exchange"); !st) return st;
+    const std::string jobs = topo.jobs_exchange();
+    for (auto tier : topology::delay_tiers()) {
+      const std::string q = topo.delay_queue(tier), tier_text = std::to_string(tier);
+      amqp_table_entry_t args[2];
+      args[0].key = amqp_cstring_bytes("x-message-ttl");
+      args[0].value.kind = AMQP_FIELD_KIND_I64;
+      args[0].value.value.i64 = tier;
+      args[1] = text_entry("x-dead-letter-exchange", jobs.c_str());
+      amqp_queue_declare(conn, main_channel, bytes(q), 0, 1, 0, 0, amqp_table_t{2, args});
+      if (auto st = check_rpc("declare " + q); !st) return st;
+      amqp_table_entry_t match[2] = {text_entry("x-match", "all"), text_entry("mq-delay", tier_text.c_str())};
+      amqp_queue_bind(conn, main_channel, bytes(q), bytes(topo.delay_exchange()), amqp_empty_bytes,
+                      amqp_table_t{2, match});
+      if (auto st = check_rpc("bind " + q); !st) return st;
+    }
     return ok_status();
   }
 };
@@ -188,11 +226,12 @@ status connection::delete_topology() {
   if (!d.conn) return make_error(errc::unavailable, "message broker unavailable");
   std::vector<std::string> names{d.topo.dead_queue()};
   for (const auto& kind : topology::kinds()) names.push_back(d.topo.queue(kind));
+  for (auto tier : topology::delay_tiers()) names.push_back(d.topo.delay_queue(tier));
   for (const auto& q : names) {
     amqp_queue_delete(d.conn, main_channel, bytes(q), 0, 0);
     if (auto st = d.check_rpc("delete queue " + q); !st) return st;
   }
-  for (const auto& x : {d.topo.jobs_exchange(), d.topo.dead_exchange()}) {
+  for (const auto& x : {d.topo.jobs_exchange(), d.topo.dead_exchange(), d.topo.delay_exchange()}) {
     amqp_exchange_delete(d.conn, main_channel, bytes(x), 0);
     if (auto st = d.check_rpc("delete exchange " + x); !st) return st;
   }

@@ -56,6 +56,8 @@ std::string encode(const envelope& e) {
   w.kv("subject_id", static_cast<long long>(e.subject_id));
   if (!e.batch_id.empty()) w.kv("batch_id", e.batch_id);
   if (!e.request_id.empty()) w.kv("request_id", e.request_id);
+  if (e.attempt > 0) w.kv("attempt", e.attempt);
+  if (e.not_before > 0) w.kv("not_before", static_cast<long long>(e.not_before));
   w.end_object();
   return w.take();
 }
@@ -72,6 +74,8 @@ result<envelope> decode_envelope(std::string_view body) {
   e.subject_id = *json::get_int(*doc, "subject_id");
   e.batch_id = json::get_string(*doc, "batch_id").value_or("");
   e.request_id = json::get_string(*doc, "request_id").value_or("");
+  e.attempt = static_cast<int>(json::get_int(*doc, "attempt").value_or(0));
+  e.not_before = json::get_int(*doc, "not_before").value_or(0);
   return e;
 }
 
@@ -105,6 +109,13 @@ std::string to_json(const task_record& t) {
   w.kv("updated_at", t.updated_at);
   w.kv("started_at", t.started_at);
   w.kv("finished_at", t.finished_at);
+  w.key("usage");
+  w.begin_object();
+  w.kv("llm_calls", t.llm_calls);
+  w.kv("tokens_in", t.tokens_in);
+  w.kv("tokens_out", t.tokens_out);
+  w.kv("cost_usd", t.cost_usd);
+  w.end_object();
   w.end_object();
   return w.take();
 }
@@ -130,6 +141,13 @@ std::string to_json(const batch_record& b) {
   w.kv("cancelled", b.cancelled);
   w.end_object();
   w.kv("done", b.pending() == 0);
+  w.key("usage");
+  w.begin_object();
+  w.kv("llm_calls", b.llm_calls);
+  w.kv("tokens_in", b.tokens_in);
+  w.kv("tokens_out", b.tokens_out);
+  w.kv("cost_usd", b.cost_usd);
+  w.end_object();
   w.kv("request_id", b.request_id);
   w.kv("created_at", b.created_at);
   w.end_object();

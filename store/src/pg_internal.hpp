@@ -31,14 +31,21 @@ struct pg_session::impl {
 /// Maps a libpqxx exception to an error value; drops the connection when it broke.
 error translate(pg_session::impl& s, const std::exception& e);
 
-/// Runs `f(connection)` and converts exceptions at this one boundary.
+/// Runs `f(connection)` and converts exceptions at this one boundary. `f` holds one
+/// whole transaction, so a serialization failure or deadlock simply runs it again (three
+/// tries, then a retryable errc::unavailable).
 template <class F>
 auto guarded(pg_session& session, F&& f) -> decltype(f(std::declval<pqxx::connection&>())) {
   auto& s = session.internals();
-  try {
-    return f(s.get());
-  } catch (const std::exception& e) {
-    return translate(s, e);
+  for (int attempt = 1;; ++attempt) {
+    try {
+      return f(s.get());
+    } catch (const pqxx::transaction_rollback& e) {
+      if (attempt < 3) continue;
+      return make_error(errc::unavailable, "database busy; try again", e.what());
+    } catch (const std::exception& e) {
+      return translate(s, e);
+    }
   }
 }
 

@@ -20,6 +20,10 @@ schemas::task_record task_from_row(const pqxx::row& r, int o) {
   t.updated_at = r[o + 13].c_str();
   t.started_at = opt(r[o + 14]);
   t.finished_at = opt(r[o + 15]);
+  t.llm_calls = r[o + 16].as<int>();
+  t.tokens_in = r[o + 17].as<long long>();
+  t.tokens_out = r[o + 18].as<long long>();
+  t.cost_usd = r[o + 19].as<double>();
   return t;
 }
 

@@ -12,7 +12,10 @@ namespace mq::store {
   "t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id, t.status, t.attempts, "           \
   "t.error_code, t.error, t.result::text, t.request_id, " MQ_TS("t.next_attempt_at") ", " \
   MQ_TS("t.created_at") ", " MQ_TS("t.updated_at") ", " MQ_TS("t.started_at") ", "        \
-  MQ_TS("t.finished_at")
+  MQ_TS("t.finished_at") ", t.llm_calls, t.tokens_in, t.tokens_out, t.cost_usd::float8"
+
+/// How many columns MQ_TASK_COLUMNS has.
+constexpr int task_columns = 20;
 
 schemas::task_record task_from_row(const pqxx::row& r, int offset = 0);
 

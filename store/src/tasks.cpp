@@ -211,7 +211,8 @@ result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std:
         "count(*) FILTER (WHERE t.status = 'queued'), count(*) FILTER (WHERE t.status = 'running'), "
         "count(*) FILTER (WHERE t.status = 'retrying'), count(*) FILTER (WHERE t.status = 'succeeded'), "
         "count(*) FILTER (WHERE t.status = 'failed'), count(*) FILTER (WHERE t.status = 'dead'), "
-        "count(*) FILTER (WHERE t.status = 'cancelled') "
+        "count(*) FILTER (WHERE t.status = 'cancelled'), coalesce(sum(t.llm_calls), 0), "
+        "coalesce(sum(t.tokens_in), 0), coalesce(sum(t.tokens_out), 0), coalesce(sum(t.cost_usd), 0)::float8 "
         "FROM batches b LEFT JOIN tasks t ON t.batch_id = b.id "
         "WHERE b.id = $1 AND b.tenant_id = $2 GROUP BY b.id",
         id, tenant);
@@ -231,6 +232,10 @@ result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std:
     b.failed = r[9].as<int>();
     b.dead = r[10].as<int>();
     b.cancelled = r[11].as<int>();
+    b.llm_calls = r[12].as<int>();
+    b.tokens_in = r[13].as<long long>();
+    b.tokens_out = r[14].as<long long>();
+    b.cost_usd = r[15].as<double>();
     return std::optional<schemas::batch_record>{std::move(b)};
   });
 }
@@ -239,9 +244,11 @@ status mark_published(pg_session& s, const std::vector<std::string>& task_ids) {
   if (task_ids.empty()) return ok_status();
   return guarded(s, [&](pqxx::connection& c) -> status {
     pqxx::nontransaction tx(c);
+    // Rows a worker is claiming are skipped: the claim sets published_at itself.
     tx.exec_params(
-        "UPDATE tasks SET published_at = now() "
-        "WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+        "WITH l AS (SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND published_at IS NULL "
+        "ORDER BY id FOR UPDATE SKIP LOCKED) "
+        "UPDATE tasks t SET published_at = now() FROM l WHERE t.id = l.id",
         array_literal(task_ids));
     return ok_status();
   });

@@ -99,8 +99,8 @@ TEST_F(Classification, OutOfTaxonomyAnswerFailsTheTaskAndStoresNothing) {
 TEST_F(Classification, ProviderErrorsAreRetriedThenSucceed) {
   llm_stub llm;
   llm.on_chat([](const stub_request&, int n) {
-    if (n == 1) return stub_reply{503, R"({"error":{"message":"overloaded"}})", {}, {}};
-    if (n == 2) return stub_reply{429, R"({"error":{"message":"slow down"}})", {{"Retry-After", "0"}}, {}};
+    if (n == 1) return stub_reply::error(503, R"({"error":{"message":"overloaded"}})");
+    if (n == 2) return stub_reply::error(429, R"({"error":{"message":"slow down"}})", {{"Retry-After", "0"}});
     return llm_stub::completion(llm_stub::valid_classification());
   });
   stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
@@ -174,6 +174,29 @@ TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
   EXPECT_EQ(s.sql("SELECT updated_at::text FROM classifications"), before);
   EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
   EXPECT_EQ(s.queue("dead").messages, 0u);
+}
+
+TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int) {
+    auto r = llm_stub::completion(llm_stub::valid_classification());
+    r.delay = std::chrono::milliseconds(1500);
+    return r;
+  });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: hola."});
+  auto task_id = classify(s, key, ids[0]);
+  for (int i = 0; i < 200 && llm.calls() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  ASSERT_EQ(llm.calls(), 1);
+  // What an outbox republish looks like: the same task, not a broker redelivery.
+  schemas::envelope e{task_id, s.sql("SELECT tenant_id FROM tasks"), "classify_meeting", ids[0], "", ""};
+  s.publish_raw("classify_meeting", schemas::encode(e), task_id);
+  auto task = s.wait_task(key, task_id);
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+  EXPECT_EQ(llm.calls(), 1);
+  EXPECT_EQ(task["attempts"].GetInt(), 1);
+  EXPECT_NE(s.workers()[0]->log().find("duplicate acknowledged"), std::string::npos);
 }
 
 TEST_F(Classification, PoisonMessagesAreDeadLetteredAndWorkKeepsFlowing) {

@@ -1,52 +1,203 @@
 #include "llm_stub.hpp"
 
+#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/optional.hpp>
 
 #include "mq/core/json.hpp"
+#include "mq/core/process.hpp"
 
 namespace mq::test {
 
-llm_stub::llm_stub() : io_(1) {
+namespace net = boost::asio;
+namespace beast = boost::beast;
+namespace bhttp = boost::beast::http;
+using tcp = net::ip::tcp;
+
+namespace {
+
+std::string raw_head(const stub_reply& r, std::size_t length) {
+  std::string head = "HTTP/1.1 " + std::to_string(r.status) + " " +
+                     std::string(bhttp::obsolete_reason(static_cast<bhttp::status>(r.status))) + "\r\n";
+  bool has_type = false;
+  for (const auto& [k, v] : r.headers) {
+    head += k + ": " + v + "\r\n";
+    has_type = has_type || beast::iequals(k, "content-type");
+  }
+  if (!has_type) head += "Content-Type: application/json\r\n";
+  head += "Content-Length: " + std::to_string(length) + "\r\n\r\n";
+  return head;
+}
+
+/// Deterministic embeddings for every input of an /v1/embeddings request.
+std::string embeddings_body(const std::string& request) {
+  auto doc = json::parse(request);
+  std::vector<std::string> inputs;
+  if (doc && doc->IsObject() && doc->HasMember("input")) {
+    const auto& in = (*doc)["input"];
+    if (in.IsString()) inputs.emplace_back(in.GetString());
+    if (in.IsArray())
+      for (const auto& v : in.GetArray())
+        if (v.IsString()) inputs.emplace_back(v.GetString());
+  }
+  json::writer w;
+  w.begin_object();
+  w.kv("object", "list");
+  w.key("data");
+  w.begin_array();
+  int tokens = 0;
+  for (std::size_t i = 0; i < inputs.size(); ++i) {
+    w.begin_object();
+    w.kv("object", "embedding");
+    w.kv("index", static_cast<int>(i));
+    w.key("embedding");
+    w.begin_array();
+    std::size_t h = std::hash<std::string>{}(inputs[i]);
+    for (int d = 0; d < 8; ++d) w.value(static_cast<double>((h >> (d * 4)) & 0xf) / 15.0 - 0.5);
+    w.end_array();
+    w.end_object();
+    tokens += static_cast<int>(inputs[i].size() / 4 + 1);
+  }
+  w.end_array();
+  w.kv("model", "stub-embed");
+  w.key("usage");
+  w.begin_object();
+  w.kv("prompt_tokens", tokens);
+  w.kv("total_tokens", tokens);
+  w.end_object();
+  w.end_object();
+  return w.take();
+}
+
+}  // namespace
+
+struct llm_stub::impl {
+  llm_stub& owner;
+  net::io_context io;
+  tcp::acceptor acceptor;
+  std::vector<std::thread> threads;
+  std::mutex hung_mu;
+  std::vector<std::shared_ptr<tcp::socket>> hung;  // held open until the stub goes away
+
+  impl(llm_stub& o, unsigned short port, int n) : owner(o), acceptor(io) {
+    tcp::endpoint ep{net::ip::make_address("127.0.0.1"), port};
+    acceptor.open(ep.protocol());
+    acceptor.set_option(net::socket_base::reuse_address(true));
+    acceptor.bind(ep);
+    acceptor.listen(4096);
+    accept();
+    for (int i = 0; i < n; ++i) threads.emplace_back([this] { io.run(); });
+  }
+
+  ~impl() {
+    io.stop();
+    for (auto& t : threads) t.join();
+  }
+
+  void accept() {
+    acceptor.async_accept([this](beast::error_code ec, tcp::socket s) {
+      if (ec) return;
+      ++owner.connections_;
+      s.set_option(tcp::no_delay(true), ec);
+      serve(std::make_shared<tcp::socket>(std::move(s)), std::make_shared<beast::flat_buffer>());
+      accept();
+    });
+  }
+
+  void serve(std::shared_ptr<tcp::socket> sock, std::shared_ptr<beast::flat_buffer> buf) {
+    auto parser = std::make_shared<bhttp::request_parser<bhttp::string_body>>();
+    parser->body_limit(64 << 20);
+    bhttp::async_read(*sock, *buf, *parser, [this, sock, buf, parser](beast::error_code ec, std::size_t) {
+      if (ec) return;
+      auto msg = parser->release();
+      stub_request req{std::string(msg.target()), msg.body(), std::string(msg[bhttp::field::authorization]),
+                       std::chrono::steady_clock::now()};
+      stub_reply reply;
+      if (req.path == "/v1/embeddings") {
+        reply.body = embeddings_body(req.body);
+      } else if (req.path == "/v1/chat/completions") {
+        script s;
+        int n;
+        {
+          std::lock_guard<std::mutex> lock(owner.mu_);
+          n = ++owner.calls_;
+          if (owner.keep_requests_) owner.requests_.push_back(req);
+          s = owner.script_;
+        }
+        reply = s(req, n);
+      } else {
+        reply = stub_reply::error(404, R"({"error":{"message":"no such endpoint"}})");
+      }
+      int now = ++owner.in_flight_;
+      int seen = owner.max_in_flight_;
+      while (now > seen && !owner.max_in_flight_.compare_exchange_weak(seen, now)) {}
+      auto timer = std::make_shared<net::steady_timer>(io, reply.delay);
+      timer->async_wait([this, sock, buf, reply, timer](beast::error_code) { act(sock, buf, reply); });
+    });
+  }
+
+  void done() { --owner.in_flight_; }
+
+  void act(std::shared_ptr<tcp::socket> sock, std::shared_ptr<beast::flat_buffer> buf, const stub_reply& r) {
+    switch (r.act) {
+      case stub_reply::action::reset: {
+        done();
+        beast::error_code ec;
+        sock->set_option(net::socket_base::linger(true, 0), ec);
+        sock->close(ec);
+        return;
+      }
+      case stub_reply::action::hang: {
+        std::lock_guard<std::mutex> lock(hung_mu);
+        hung.push_back(sock);
+        return;  // still "in flight" from the client's point of view
+      }
+      case stub_reply::action::respond: {
+        auto text = std::make_shared<std::string>(raw_head(r, r.body.size()) + r.body);
+        net::async_write(*sock, net::buffer(*text), [this, sock, buf, text](beast::error_code ec, std::size_t) {
+          done();
+          if (!ec) serve(sock, buf);
+        });
+        return;
+      }
+      case stub_reply::action::drip: {
+        auto head = std::make_shared<std::string>(raw_head(r, r.body.size()));
+        net::async_write(*sock, net::buffer(*head), [this, sock, r, head](beast::error_code ec, std::size_t) {
+          if (ec) return done();
+          drip(sock, std::make_shared<std::string>(r.body), 0, r);
+        });
+        return;
+      }
+    }
+  }
+
+  void drip(std::shared_ptr<tcp::socket> sock, std::shared_ptr<std::string> body, std::size_t at, stub_reply r) {
+    if (at >= body->size()) return done();
+    auto timer = std::make_shared<net::steady_timer>(io, r.drip_every);
+    timer->async_wait([this, sock, body, at, r, timer](beast::error_code) {
+      auto n = std::min(r.drip_bytes, body->size() - at);
+      net::async_write(*sock, net::buffer(body->data() + at, n), [this, sock, body, at, n, r](beast::error_code ec, std::size_t) {
+        if (ec) return done();
+        drip(sock, body, at + n, r);
+      });
+    });
+  }
+};
+
+llm_stub::llm_stub(unsigned short port, int threads) {
+  raise_fd_limit();
   script_ = [](const stub_request&, int) { return completion(valid_classification()); };
-  http::server_options opts;
-  opts.port = 0;
-  opts.body_limit = 64 << 20;
-  server_ = std::make_unique<http::server>(io_, opts, [this](http::request&& req, http::responder respond) {
-    stub_request r{req.path, req.body, req.header("authorization")};
-    script s;
-    int n;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      requests_.push_back(r);
-      n = static_cast<int>(requests_.size());
-      s = script_;
-    }
-    if (req.path != "/v1/chat/completions") {
-      http::response nf;
-      nf.status = 404;
-      nf.body = R"({"error":{"message":"not found"}})";
-      return respond(std::move(nf));
-    }
-    auto reply = s(r, n);
-    http::response out;
-    out.status = reply.status;
-    out.body = reply.body;
-    out.headers = reply.headers;
-    if (reply.delay.count() <= 0) return respond(std::move(out));
-    auto timer = std::make_shared<boost::asio::steady_timer>(io_, reply.delay);
-    timer->async_wait([timer, respond, out](const boost::system::error_code&) { respond(out); });
-  });
-  server_->start();
-  thread_ = std::thread([this] { io_.run(); });
+  impl_ = std::make_unique<impl>(*this, port, threads);
 }
 
-llm_stub::~llm_stub() {
-  server_->stop();
-  io_.stop();
-  thread_.join();
-}
+llm_stub::~llm_stub() = default;
 
-std::string llm_stub::base_url() const { return "http://127.0.0.1:" + std::to_string(server_->port()) + "/v1"; }
+unsigned short llm_stub::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+std::string llm_stub::base_url() const { return "http://127.0.0.1:" + std::to_string(port()) + "/v1"; }
 
 void llm_stub::on_chat(script s) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -55,7 +206,7 @@ void llm_stub::on_chat(script s) {
 
 int llm_stub::calls() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(requests_.size());
+  return calls_;
 }
 
 std::vector<stub_request> llm_stub::requests() const {
@@ -91,7 +242,6 @@ stub_reply llm_stub::completion(const std::string& content, const std::string& f
   w.end_object();
   stub_reply r;
   r.body = w.take();
-  r.headers.emplace_back("Content-Type", "application/json");
   return r;
 }
 

@@ -1,6 +1,6 @@
 #pragma once
 
-#include <boost/asio/io_context.hpp>
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -10,8 +10,6 @@
 #include <utility>
 #include <vector>
 
-#include "mq/core/http_server.hpp"
-
 namespace mq::test {
 
 /// What the stub received.
@@ -19,32 +17,73 @@ struct stub_request {
   std::string path;
   std::string body;
   std::string authorization;
+  std::chrono::steady_clock::time_point at;
 };
 
-/// What the stub answers, after `delay`.
+/// What the stub does with one request.
 struct stub_reply {
+  enum class action {
+    respond,  ///< Send status, headers and body after `delay`.
+    reset,    ///< Close the connection with a TCP reset, no answer.
+    hang,     ///< Keep the connection open and never answer.
+    drip,     ///< Send the headers, then the body `drip_bytes` at a time every `drip_every`.
+  };
+  action act = action::respond;
   int status = 200;
   std::string body;
   std::vector<std::pair<std::string, std::string>> headers;
   std::chrono::milliseconds delay{0};
+  std::size_t drip_bytes = 1;
+  std::chrono::milliseconds drip_every{100};
+
+  static stub_reply reset() {
+    stub_reply r;
+    r.act = action::reset;
+    return r;
+  }
+  static stub_reply hang() {
+    stub_reply r;
+    r.act = action::hang;
+    return r;
+  }
+  static stub_reply error(int status, const std::string& body,
+                          std::vector<std::pair<std::string, std::string>> headers = {}) {
+    stub_reply r;
+    r.status = status;
+    r.body = body;
+    r.headers = std::move(headers);
+    return r;
+  }
 };
 
-/// A local OpenAI-compatible server for tests: POST /v1/chat/completions answers what
-/// the current script says (by default a valid classification). Runs on its own thread
-/// and a free port; records every request.
+/// A local OpenAI-compatible server for tests and benchmarks. POST /v1/chat/completions
+/// and /v1/embeddings answer what the current script says (by default a valid
+/// classification, and deterministic embeddings). Runs its own threads on a free (or
+/// given) port and records every request and the most requests it held at once.
 class llm_stub {
  public:
   using script = std::function<stub_reply(const stub_request&, int call_number)>;
 
-  llm_stub();
+  explicit llm_stub(unsigned short port = 0, int threads = 1);
   ~llm_stub();
+  llm_stub(const llm_stub&) = delete;
+  llm_stub& operator=(const llm_stub&) = delete;
 
   /// "http://127.0.0.1:<port>/v1"
   std::string base_url() const;
-  /// Replaces the script (thread-safe).
+  unsigned short port() const;
+  /// Replaces the chat script (thread-safe).
   void on_chat(script s);
+  /// Chat requests so far.
   int calls() const;
   std::vector<stub_request> requests() const;
+  /// Requests received and not yet answered, now and at most.
+  int in_flight() const { return in_flight_; }
+  int max_in_flight() const { return max_in_flight_; }
+  /// TCP connections accepted so far (clients that keep connections alive open few).
+  int connections() const { return connections_; }
+  /// Stops recording request bodies (benchmarks send millions).
+  void keep_requests(bool keep) { keep_requests_ = keep; }
 
   /// A chat.completion body whose message content is `content`.
   static stub_reply completion(const std::string& content, const std::string& finish_reason = "stop",
@@ -53,13 +92,19 @@ class llm_stub {
   static std::string valid_classification(const std::string& sector = "ecommerce",
                                           const std::string& sentiment = "positive");
 
+  struct impl;
+
  private:
-  boost::asio::io_context io_;
-  std::unique_ptr<http::server> server_;
-  std::thread thread_;
+  friend struct impl;
+  std::unique_ptr<impl> impl_;
   mutable std::mutex mu_;
   script script_;
   std::vector<stub_request> requests_;
+  int calls_ = 0;
+  std::atomic<int> in_flight_{0};
+  std::atomic<int> max_in_flight_{0};
+  std::atomic<bool> keep_requests_{true};
+  std::atomic<int> connections_{0};
 };
 
 }  // namespace mq::test

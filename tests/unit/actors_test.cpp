@@ -28,13 +28,13 @@ struct fixture : ::testing::Test {
 struct fake_store : store::job_store {
   std::vector<std::size_t>* claim_batches;
   explicit fake_store(std::vector<std::size_t>* batches) : claim_batches(batches) {}
-  result<std::vector<store::claim_result>> claim(const std::vector<schemas::envelope>& jobs) override {
+  result<std::vector<store::claim_result>> claim(const std::vector<store::claim_request>& jobs) override {
     claim_batches->push_back(jobs.size());
     std::vector<store::claim_result> out;
     for (const auto& j : jobs) {
       store::claim_result r;
       r.outcome = store::claim_outcome::run;
-      r.task.id = j.task_id;
+      r.task.id = j.envelope.task_id;
       out.push_back(r);
     }
     return out;
@@ -52,8 +52,8 @@ TEST_F(fixture, PgWriterWritesWhatArrivesTogetherInOneBatch) {
   int failures = 0;
   auto client = sys.spawn([&](caf::event_based_actor* self) {
     for (auto id : {"a", "b", "c"}) {
-      schemas::envelope e;
-      e.task_id = id;
+      store::claim_request e;
+      e.envelope.task_id = id;
       self->request(pg, caf::infinite, actors::claim_atom::value, e).then([&](actors::claim_reply& r) {
         answered.push_back(r->task.id);
       });
@@ -74,6 +74,7 @@ TEST_F(fixture, PgWriterWritesWhatArrivesTogetherInOneBatch) {
 struct held_client : llm::llm_client {
   std::vector<callback> held;
   void chat(llm::chat_request, callback done) override { held.push_back(std::move(done)); }
+  void embed(std::vector<std::string>, embed_callback) override {}
   std::string provider() const override { return "fake"; }
   std::string model() const override { return "fake"; }
   std::size_t in_flight() const override { return held.size(); }

@@ -74,8 +74,10 @@ TEST(Config, PostgresConninfoCarriesTheSchema) {
 TEST(Config, EveryKeyInDefaultYamlHasAComment) {
   std::istringstream in(mq::config::default_yaml());
   std::string line, previous;
+  bool in_prices = false;  // a table under one comment
   while (std::getline(in, line)) {
-    bool is_key = line.size() > 2 && line.rfind("  ", 0) == 0 && line[2] != ' ' && line[2] != '#' &&
+    if (!line.empty() && line[0] != ' ' && line[0] != '#') in_prices = line.rfind("prices:", 0) == 0;
+    bool is_key = !in_prices && line.size() > 2 && line.rfind("  ", 0) == 0 && line[2] != ' ' && line[2] != '#' &&
                   line.find(':') != std::string::npos;
     if (is_key) {
       EXPECT_NE(previous.find('#'), std::string::npos) << "no comment above: " << line;

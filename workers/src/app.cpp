@@ -10,6 +10,8 @@
 #include "mq/actors/llm.hpp"
 #include "mq/actors/writers.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/process.hpp"
+#include "mq/store/rate_limiter.hpp"
 #include "mq/queues/topology.hpp"
 #include "mq/store/pg_session.hpp"
 #include "mq/workers/dispatcher.hpp"
@@ -46,6 +48,7 @@ bool migrate(const config::app_config& cfg) {
 
 int run(const config::app_config& cfg) {
   auto signals = block_signals();
+  raise_fd_limit();  // thousands of LLM connections in flight
   if (cfg.postgres.migrate_on_start && !migrate(cfg)) return 1;
 
   caf::actor_system_config sys_cfg;
@@ -66,8 +69,18 @@ int run(const config::app_config& cfg) {
   ctx->provider = client->provider();
   ctx->model = client->model();
   ctx->llm = sys.spawn(actors::llm_caller, client, static_cast<std::size_t>(cfg.llm.max_in_flight));
+  // Remote providers answer 429s that every replica must respect; the offline one never does.
+  if (ctx->provider != "offline" || cfg.llm.rate_limited()) {
+    auto scope = ctx->provider + ":" + ctx->model;
+    ctx->limiter = sys.spawn<caf::detached>(actors::limiter, [redis_cfg, llm_cfg = cfg.llm, scope] {
+      return store::make_redis_rate_limiter(redis_cfg, llm_cfg, scope);
+    });
+  }
+  ctx->publisher = std::make_shared<queues::publisher>(cfg.amqp, queues::topology{cfg.amqp.prefix});
+  ctx->topology = queues::topology{cfg.amqp.prefix};
   ctx->keys = store::cache_keys{cfg.redis.key_prefix};
   ctx->llm_cfg = cfg.llm;
+  ctx->prices = cfg.prices;
   auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
   std::vector<std::string> queue_names;
   queues::topology topo{cfg.amqp.prefix};
@@ -103,6 +116,7 @@ int run(const config::app_config& cfg) {
   self->send_exit(disp, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->llm, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->cache, caf::exit_reason::user_shutdown);
+  if (ctx->limiter) self->send_exit(*ctx->limiter, caf::exit_reason::user_shutdown);
   for (auto& pg : ctx->pg) self->send_exit(pg, caf::exit_reason::user_shutdown);
   ctx.reset();
   log::info("worker", "stopped", {});

@@ -31,6 +31,7 @@ void count(actors::worker_stats& st, job_end end) {
   switch (end) {
     case job_end::succeeded: ++st.succeeded; break;
     case job_end::failed: ++st.failed; break;
+    case job_end::deferred: ++st.deferred; break;
     case job_end::skipped: ++st.skipped; break;
     case job_end::poison: ++st.poison; break;
     case job_end::returned: ++st.returned; break;

@@ -9,10 +9,15 @@ namespace {
 
 using actors::job_end;
 using actors::settle;
+using std::chrono::milliseconds;
 
 log::context log_ctx(job_pointer self) {
   const auto& e = self->state.envelope;
   return {e.request_id, e.task_id, e.tenant_id};
+}
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
 void finish(job_pointer self, settle s, job_end end) {
@@ -24,17 +29,44 @@ void finish(job_pointer self, settle s, job_end end) {
 /// Waits for Postgres with capped exponential backoff, then runs `fn` again.
 void wait_for_database(job_pointer self, std::function<void()> fn) {
   auto n = std::min(self->state.outage_retries++, 6);
-  auto delay = std::chrono::milliseconds(100 << n);  // 100 ms .. 6.4 s
+  auto delay = milliseconds(100 << n);  // 100 ms .. 6.4 s
   if (n == 0) log::warn("job", "database unavailable; holding the delivery", log_ctx(self));
   retry_later(self, delay, std::move(fn));
 }
-
 
 void cache_then_ack(job_pointer self, actors::cache_entries entries, job_end end) {
   auto& ctx = *self->state.ctx;
   self->request(ctx.cache, caf::infinite, actors::put_atom::value, std::move(entries))
       .then([self, end](bool) { finish(self, settle::ack, end); },
             [self, end](caf::error&) { finish(self, settle::ack, end); });
+}
+
+/// Publishes `env` to the delay tier that fits `remaining`, then runs `then(ok)`.
+void send_delayed(job_pointer self, const schemas::envelope& env, milliseconds remaining,
+                  std::function<void(bool)> then) {
+  const auto& ctx = *self->state.ctx;
+  queues::outgoing m;
+  m.exchange = ctx.topology.delay_exchange();
+  m.routing_key = env.kind;
+  m.body = schemas::encode(env);
+  m.message_id = env.task_id;
+  m.headers = {{"mq-delay", std::to_string(queues::topology::tier_for(remaining.count()))}};
+  if (!env.request_id.empty()) m.headers.emplace_back("x-request-id", env.request_id);
+  self->state.on_published = std::move(then);
+  auto me = caf::actor_cast<caf::actor>(self);
+  ctx.publisher->publish({std::move(m)}, [me](status st) {
+    caf::anon_send(me, actors::published_atom::value, st.ok());
+  });
+}
+
+/// After an outcome is stored: the cache entries that show it.
+actors::cache_entries entries_for(job_pointer self, const store::completed& r) {
+  const auto& keys = self->state.ctx->keys;
+  actors::cache_entries entries{{keys.task(r.task.tenant_id, r.task.id), schemas::to_json(r.task)}};
+  if (r.classification)
+    entries.push_back({keys.classification(r.task.tenant_id, r.classification->meeting_id),
+                       schemas::to_json(*r.classification)});
+  return entries;
 }
 
 void record(job_pointer self, store::completion c) {
@@ -54,14 +86,24 @@ void record(job_pointer self, store::completion c) {
               log::info("job", "a newer attempt owns the task; result dropped", log_ctx(self));
               return finish(self, settle::ack, job_end::skipped);
             }
-            const auto& keys = self->state.ctx->keys;
-            actors::cache_entries entries{{keys.task(r->task.tenant_id, r->task.id), schemas::to_json(r->task)}};
-            if (r->classification)
-              entries.push_back({keys.classification(r->task.tenant_id, r->classification->meeting_id),
-                                 schemas::to_json(*r->classification)});
-            const bool ok = r->task.status == schemas::task_status::succeeded;
+            auto entries = entries_for(self, *r);
+            const auto status = r->task.status;
+            if (status == schemas::task_status::retrying || status == schemas::task_status::queued) {
+              auto env = self->state.envelope;
+              env.attempt = self->state.failed_calls;
+              env.not_before = now_ms() + c.retry_in_ms;
+              log::info("job", "task deferred", log_ctx(self),
+                        {{"status", schemas::to_string(status)}, {"retry_in_ms", std::to_string(c.retry_in_ms)}});
+              // Published before the ack: a crash in between only runs the retry early.
+              return send_delayed(self, env, milliseconds(c.retry_in_ms), [self, entries](bool ok) mutable {
+                if (!ok) return finish(self, settle::requeue, job_end::returned);
+                cache_then_ack(self, std::move(entries), job_end::deferred);
+              });
+            }
+            const bool ok = status == schemas::task_status::succeeded;
             log::info("job", ok ? "task succeeded" : "task failed", log_ctx(self),
-                      {{"kind", r->task.kind}, {"attempt", std::to_string(r->task.attempts)}});
+                      {{"kind", r->task.kind}, {"attempt", std::to_string(r->task.attempts)},
+                       {"llm_calls", std::to_string(c.usage.calls)}});
             cache_then_ack(self, std::move(entries), ok ? job_end::succeeded : job_end::failed);
           },
           [self](caf::error&) { finish(self, settle::requeue, job_end::returned); });
@@ -70,13 +112,8 @@ void record(job_pointer self, store::completion c) {
 void run(job_pointer self, const store::claim_result& c) {
   auto done = [self](store::completion comp) { record(self, std::move(comp)); };
   if (!c.subject_found) {
-    store::completion comp;
-    comp.task_id = c.task.id;
-    comp.attempt = c.task.attempts;
-    comp.status = schemas::task_status::failed;
-    comp.error_code = code_name(errc::not_found);
-    comp.error = "the task's subject no longer exists";
-    return done(std::move(comp));
+    auto gone = make_error(errc::not_found, "the task's subject no longer exists");
+    return done(completion_for(self, schemas::task_status::failed, &gone));
   }
   if (c.task.kind == schemas::kinds::classify_meeting) return classify_meeting(self, c, done);
   log::error("job", "no handler for kind", log_ctx(self), {{"kind", c.task.kind}});
@@ -86,7 +123,7 @@ void run(job_pointer self, const store::claim_result& c) {
 void claim(job_pointer self) {
   auto& ctx = *self->state.ctx;
   self->request(ctx.pg_for(self->state.envelope.task_id), caf::infinite, actors::claim_atom::value,
-                self->state.envelope)
+                store::claim_request{self->state.envelope, self->state.delivery.redelivered})
       .then(
           [self](actors::claim_reply& r) {
             if (!r) {
@@ -110,6 +147,9 @@ void claim(job_pointer self) {
                     self, {{self->state.ctx->keys.task(t.tenant_id, t.id), schemas::to_json(t)}},
                     job_end::skipped);
               }
+              case store::claim_outcome::busy:
+                log::info("job", "task running under another delivery; duplicate acknowledged", log_ctx(self));
+                return finish(self, settle::ack, job_end::skipped);
               case store::claim_outcome::run:
                 self->state.claim = std::move(*r);
                 return run(self, self->state.claim);
@@ -118,15 +158,48 @@ void claim(job_pointer self) {
           [self](caf::error&) { finish(self, settle::requeue, job_end::returned); });
 }
 
+/// Starts the job, or keeps it waiting until its not-before time: a short wait holds the
+/// delivery, a long one sends it through the delay queues again.
+void start(job_pointer self) {
+  const auto remaining = milliseconds(self->state.envelope.not_before - now_ms());
+  if (remaining <= milliseconds(20)) return claim(self);
+  if (remaining <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
+    return retry_later(self, remaining, [self] { claim(self); });
+  send_delayed(self, self->state.envelope, remaining, [self](bool ok) {
+    finish(self, ok ? settle::ack : settle::requeue, ok ? job_end::deferred : job_end::returned);
+  });
+}
+
 }  // namespace
 
 const actors::pg_actor& job_context::pg_for(const std::string& task_id) const {
   return pg[std::hash<std::string>{}(task_id) % pg.size()];
 }
 
-void retry_later(job_pointer self, std::chrono::milliseconds delay, std::function<void()> fn) {
+void retry_later(job_pointer self, milliseconds delay, std::function<void()> fn) {
   self->state.on_retry = std::move(fn);
   self->delayed_send(self, delay, actors::retry_atom::value);
+}
+
+store::completion completion_for(job_pointer self, schemas::task_status status, const error* err) {
+  const auto& st = self->state;
+  store::completion c;
+  c.task_id = st.claim.task.id;
+  c.attempt = st.claim.task.attempts;
+  c.status = status;
+  if (err) {
+    c.error_code = code_name(err->code);
+    c.error = err->message;
+  }
+  c.usage = st.usage;
+  c.cost_usd = st.ctx->prices.cost(st.usage.model, st.usage.tokens_in, st.usage.tokens_out);
+  return c;
+}
+
+void defer(job_pointer self, milliseconds delay, schemas::task_status status, const error* last) {
+  auto c = completion_for(self, status, last);
+  c.retry_in_ms = delay.count();
+  record(self, std::move(c));
 }
 
 caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
@@ -144,11 +217,18 @@ caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
     return {};
   }
   self->state.envelope = std::move(*env);
-  claim(self);
+  self->state.failed_calls = self->state.envelope.attempt;
+  self->state.usage.provider = self->state.ctx->provider;
+  self->state.usage.model = self->state.ctx->model;
+  start(self);
   return {
       [self](actors::retry_atom) {
         auto fn = std::move(self->state.on_retry);
         if (fn) fn();
+      },
+      [self](actors::published_atom, bool ok) {
+        auto fn = std::move(self->state.on_published);
+        if (fn) fn(ok);
       },
   };
 }

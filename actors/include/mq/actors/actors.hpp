@@ -25,7 +25,7 @@ using consumer_actor = caf::typed_actor<
 /// Postgres writer (detached; owns one connection). Claims and completions queued in its
 /// mailbox are written together, one statement per kind of request.
 using pg_actor = caf::typed_actor<
-    caf::replies_to<claim_atom, schemas::envelope>::with<claim_reply>,
+    caf::replies_to<claim_atom, store::claim_request>::with<claim_reply>,
     caf::replies_to<complete_atom, store::completion>::with<complete_reply>,
     caf::reacts_to<flush_atom>>;
 
@@ -40,6 +40,16 @@ using cache_actor = caf::typed_actor<
 using llm_actor = caf::typed_actor<
     caf::replies_to<chat_atom, llm::chat_request>::with<llm::chat_outcome>,
     caf::reacts_to<chat_done_atom, std::uint64_t, llm::chat_outcome>>;
+
+/// Rate limiter (detached; owns a Redis connection). Answers how long an LLM call must
+/// wait (0: go now, its cost taken); acquisitions queued together are checked in one
+/// pipelined round trip. Settles token estimates and applies provider 429 penalties.
+/// Fails open: with Redis down every call may go.
+using limiter_actor = caf::typed_actor<
+    caf::replies_to<acquire_atom, std::string, std::int64_t>::with<std::int64_t>,  // tenant, tokens -> wait ms
+    caf::reacts_to<settle_atom, std::string, std::int64_t, std::int64_t>,           // tenant, estimate, actual
+    caf::reacts_to<penalize_atom, std::int64_t>,                                    // retry-after ms
+    caf::reacts_to<flush_atom>>;
 
 /// Dispatcher: one job actor per delivery, monitored; relays each job's settlement to
 /// the consumer and keeps the replica's counters. A job that dies settles as requeue.

@@ -12,6 +12,7 @@
 #include "mq/queues/amqp.hpp"
 #include "mq/schemas/types.hpp"
 #include "mq/store/job_store.hpp"
+#include "mq/store/rate_limiter.hpp"
 #include "mq/store/result_cache.hpp"
 
 namespace mq::actors {
@@ -30,12 +31,16 @@ using done_atom = caf::atom_constant<caf::atom("done")>;
 using retry_atom = caf::atom_constant<caf::atom("retry")>;
 using stats_atom = caf::atom_constant<caf::atom("stats")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
+using settle_atom = caf::atom_constant<caf::atom("settle")>;
+using penalize_atom = caf::atom_constant<caf::atom("penalize")>;
+using published_atom = caf::atom_constant<caf::atom("published")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
 
 /// How a job ended, for counters.
-enum class job_end { succeeded, failed, skipped, poison, returned };
+enum class job_end { succeeded, failed, deferred, skipped, poison, returned };
 
 /// Counters of one worker replica.
 struct worker_stats {
@@ -43,6 +48,7 @@ struct worker_stats {
   std::uint64_t processed = 0;
   std::uint64_t succeeded = 0;
   std::uint64_t failed = 0;
+  std::uint64_t deferred = 0;  ///< Sent through the delay queues (retry or rate limit).
   std::uint64_t skipped = 0;
   std::uint64_t poison = 0;
   std::uint64_t returned = 0;
@@ -56,6 +62,7 @@ using cache_entries = std::vector<store::result_cache::entry>;
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::queues::delivery)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::schemas::envelope)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::claim_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::completion)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::claim_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::complete_reply)

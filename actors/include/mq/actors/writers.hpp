@@ -11,7 +11,7 @@ namespace mq::actors {
 /// State of a Postgres writer: its store and the requests waiting for the next flush.
 struct pg_state {
   std::unique_ptr<store::job_store> store;
-  std::vector<std::pair<schemas::envelope, caf::typed_response_promise<claim_reply>>> claims;
+  std::vector<std::pair<store::claim_request, caf::typed_response_promise<claim_reply>>> claims;
   std::vector<std::pair<store::completion, caf::typed_response_promise<complete_reply>>> completions;
   bool flush_queued = false;
   static inline const char* name = "pg_writer";
@@ -31,6 +31,18 @@ struct cache_state {
   bool flush_queued = false;
   static inline const char* name = "cache_writer";
 };
+
+/// State of the rate limiter.
+struct limiter_state {
+  std::unique_ptr<store::rate_limiter> limiter;
+  std::vector<std::pair<store::limit_request, caf::typed_response_promise<std::int64_t>>> waiting;
+  bool flush_queued = false;
+  static inline const char* name = "limiter";
+};
+
+/// Rate limiter behavior (spawn detached); batches acquisitions like pg_writer.
+limiter_actor::behavior_type limiter(limiter_actor::stateful_pointer<limiter_state> self,
+                                     std::function<std::unique_ptr<store::rate_limiter>()> make_limiter);
 
 /// Redis cache writer behavior (spawn detached); batches like pg_writer.
 cache_actor::behavior_type cache_writer(cache_actor::stateful_pointer<cache_state> self,

@@ -89,8 +89,39 @@ struct llm_config {
   int backoff_base_ms = 0;
   int backoff_max_ms = 0;
   int connect_timeout_ms = 0;
+  int first_byte_timeout_ms = 0;
+  int idle_timeout_ms = 0;
   int request_timeout_ms = 0;
+  std::int64_t max_response_bytes = 0;
   int max_in_flight = 0;
+  int hold_max_ms = 0;          ///< Longest retry wait that holds the delivery.
+  std::string embedding_model;
+  int embedding_dimensions = 0;
+  int requests_per_minute = 0;  ///< Shared limits; 0 means none.
+  int tokens_per_minute = 0;
+  int tenant_requests_per_minute = 0;
+  int tenant_tokens_per_minute = 0;
+  int rate_burst_seconds = 0;
+  int penalty_seconds = 0;
+  double penalty_factor = 0;
+
+  bool rate_limited() const {
+    return requests_per_minute > 0 || tokens_per_minute > 0 || tenant_requests_per_minute > 0 ||
+           tenant_tokens_per_minute > 0;
+  }
+};
+
+/// US dollars per million tokens of one model.
+struct price {
+  double input = 0;
+  double output = 0;
+};
+
+/// Price table by model name.
+struct prices_config {
+  std::map<std::string, price> by_model;
+  /// Estimated cost in USD of `tokens_in` and `tokens_out` with `model` (0 if unlisted).
+  double cost(const std::string& model, long long tokens_in, long long tokens_out) const;
 };
 
 /// Logging.
@@ -107,6 +138,7 @@ struct app_config {
   amqp_config amqp;
   worker_config worker;
   llm_config llm;
+  prices_config prices;
   log_config log;
 };
 

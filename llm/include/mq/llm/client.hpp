@@ -50,14 +50,29 @@ struct chat_outcome {
   bool ok() const { return response.has_value(); }
 };
 
+/// Embeddings of several texts, in input order, or an error as for chat.
+struct embed_outcome {
+  std::vector<std::vector<float>> vectors;
+  std::string model;
+  int tokens = 0;
+  std::optional<error> err;
+  std::optional<std::chrono::milliseconds> retry_after;
+  long http_status = 0;
+
+  bool ok() const { return !err.has_value(); }
+};
+
 /// The LLM port. Implementations never block the caller: `done` runs later on the
 /// client's own thread (openai) or inline (offline), exactly once.
 class llm_client {
  public:
   using callback = std::function<void(chat_outcome)>;
+  using embed_callback = std::function<void(embed_outcome)>;
 
   virtual ~llm_client() = default;
   virtual void chat(chat_request req, callback done) = 0;
+  /// Embeds `texts` (one provider call for all of them).
+  virtual void embed(std::vector<std::string> texts, embed_callback done) = 0;
   /// "offline" or "openai".
   virtual std::string provider() const = 0;
   /// Model name recorded with results.
@@ -75,5 +90,8 @@ std::unique_ptr<llm_client> make_client(const config::llm_config& cfg);
 /// llm_rate_limited; 408/409/5xx -> llm_server_error; other 4xx -> llm_bad_request;
 /// unparseable 2xx -> llm_server_error.
 chat_outcome parse_chat_reply(long status, const std::string& body, const std::string& retry_after_header);
+
+/// Maps an answer of an OpenAI-compatible /embeddings endpoint, as parse_chat_reply does.
+embed_outcome parse_embed_reply(long status, const std::string& body, const std::string& retry_after_header);
 
 }  // namespace mq::llm

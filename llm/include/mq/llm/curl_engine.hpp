@@ -19,13 +19,16 @@ struct http_call {
   std::string url;
   std::vector<std::string> headers;  ///< "Name: value"
   std::string body;
-  std::chrono::milliseconds connect_timeout{5000};
-  std::chrono::milliseconds total_timeout{120000};
+  std::chrono::milliseconds connect_timeout{5000};    ///< TCP (and TLS) connect.
+  std::chrono::milliseconds first_byte_timeout{60000}; ///< From start to the first byte of the answer.
+  std::chrono::milliseconds idle_timeout{30000};       ///< Longest silence once the answer started.
+  std::chrono::milliseconds total_timeout{120000};     ///< The whole call.
   std::size_t max_response_bytes = 16 << 20;  ///< Larger answers are aborted.
 };
 
-/// What came back. `err` is set for transport failures (no HTTP status): errc::timeout,
-/// errc::network, or errc::payload_too_large; HTTP errors come back as a status.
+/// What came back. `err` is set for transport failures (no HTTP status): errc::timeout
+/// (any of the four timeouts, named in the message), errc::network, or
+/// errc::payload_too_large; HTTP errors come back as a status.
 struct http_reply {
   std::optional<error> err;
   long status = 0;
@@ -42,7 +45,9 @@ struct http_reply {
 
 /// Many HTTP calls in flight on one thread through libcurl's multi interface: no
 /// thread per call. Connections are kept alive and reused; HTTP/2 is multiplexed where
-/// the server offers it. Callbacks run on the engine thread and must not block.
+/// the server offers it. Connect and total timeouts are curl's; first-byte and idle
+/// timeouts are enforced by the engine, which scans its transfers every 25 ms at most.
+/// Callbacks run on the engine thread and must not block.
 class curl_engine {
  public:
   using callback = std::function<void(http_reply)>;

@@ -17,6 +17,11 @@ std::string offline_classification(const meeting_facts& meeting);
 /// inline on the caller's thread, with token counts estimated from text length.
 std::unique_ptr<llm_client> make_offline_client(const config::llm_config& cfg);
 
+/// Feature-hashed embedding of `text` with `dimensions` components: folded words and
+/// word pairs hashed to signed buckets, L2-normalised. Texts sharing words are close in
+/// cosine similarity; same text, same vector.
+std::vector<float> offline_embedding(const std::string& text, int dimensions);
+
 /// Lower-cases and strips Spanish diacritics (á -> a, ñ -> n) for keyword matching.
 std::string fold_text(const std::string& text);
 

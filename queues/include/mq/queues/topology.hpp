@@ -12,16 +12,27 @@ namespace mq::queues {
 ///   <prefix>.<kind> quorum queue per kind, delivery limit, dead-letters to <prefix>.dlx
 ///   <prefix>.dlx    fanout exchange receiving dead letters
 ///   <prefix>.dead   quorum queue holding dead letters for inspection and replay
+///   <prefix>.delay  headers exchange for delayed retries: header "mq-delay" names a tier
+///   <prefix>.delay.<ms>  one queue per tier (1 s, 2 s, 4 s ... 4096 s) whose messages
+///                   expire after <ms> and are dead-lettered back to <prefix>.jobs with
+///                   their routing key (the job kind), so they return to their queue.
 struct topology {
   std::string prefix;
 
   std::string jobs_exchange() const { return prefix + ".jobs"; }
   std::string dead_exchange() const { return prefix + ".dlx"; }
   std::string dead_queue() const { return prefix + ".dead"; }
+  std::string delay_exchange() const { return prefix + ".delay"; }
+  std::string delay_queue(long long tier_ms) const { return prefix + ".delay." + std::to_string(tier_ms); }
   std::string queue(std::string_view kind) const { return prefix + "." + std::string(kind); }
 
   /// Every job kind that has a queue.
   static const std::vector<std::string>& kinds();
+  /// Delay tiers in milliseconds, ascending.
+  static const std::vector<long long>& delay_tiers();
+  /// The longest tier not longer than `delay_ms` (the shortest tier for shorter delays);
+  /// a delay is made of several hops when it is not a tier itself.
+  static long long tier_for(long long delay_ms);
 };
 
 }  // namespace mq::queues

@@ -31,6 +31,8 @@ struct envelope {
   std::int64_t subject_id = 0;  ///< The meeting, document, ... the task works on.
   std::string batch_id;         ///< Empty when the task is not part of a batch.
   std::string request_id;       ///< X-Request-ID of the HTTP request that created it.
+  int attempt = 0;              ///< Failed LLM calls already spent (carried by delayed retries).
+  std::int64_t not_before = 0;  ///< Unix ms before which it must not run; 0 = now.
 };
 
 std::string encode(const envelope& e);
@@ -55,6 +57,10 @@ struct task_record {
   std::string updated_at;
   std::optional<std::string> started_at;
   std::optional<std::string> finished_at;
+  int llm_calls = 0;          ///< LLM calls over all attempts.
+  long long tokens_in = 0;
+  long long tokens_out = 0;
+  double cost_usd = 0;        ///< Estimated from the configured price table.
 };
 
 /// The task's public JSON, the same whether it is read from Redis or Postgres.
@@ -69,6 +75,9 @@ struct batch_record {
   int queued = 0, running = 0, retrying = 0, succeeded = 0, failed = 0, dead = 0, cancelled = 0;
   std::optional<std::string> request_id;
   std::string created_at;
+  int llm_calls = 0;
+  long long tokens_in = 0, tokens_out = 0;
+  double cost_usd = 0;
   int pending() const { return queued + running + retrying; }
 };
 

@@ -14,7 +14,16 @@ namespace mq::store {
 enum class claim_outcome {
   run,       ///< The task is now running under the returned attempt number.
   finished,  ///< The task already reached a final state: ack the delivery, do nothing.
+  busy,      ///< Another delivery of it is running and this one is a duplicate, not a redelivery.
   missing,   ///< No such task for that tenant: the message is stale or forged.
+};
+
+/// One delivery asking to run its task.
+struct claim_request {
+  schemas::envelope envelope;
+  /// The broker redelivered it (its holder died or gave it back), so it may take over a
+  /// task still marked running; a fresh duplicate (an outbox republish) may not.
+  bool redelivered = false;
 };
 
 struct claim_result {
@@ -28,11 +37,15 @@ struct claim_result {
 struct completion {
   std::string task_id;
   int attempt = 0;  ///< The attempt number the claim returned; a stale attempt is ignored.
-  schemas::task_status status = schemas::task_status::failed;  ///< succeeded or failed.
+  /// succeeded or failed (final); retrying (a fault, tried again later) or queued
+  /// (deferred by our own rate limit) with `retry_in_ms`.
+  schemas::task_status status = schemas::task_status::failed;
   std::string result_json;  ///< For succeeded: the validated result.
-  std::string error_code;   ///< For failed: errc name.
-  std::string error;        ///< For failed: message for the client.
-  schemas::llm_usage usage;
+  std::string error_code;   ///< For failed and retrying: errc name.
+  std::string error;        ///< For failed and retrying: message for the client.
+  std::int64_t retry_in_ms = -1;  ///< For retrying and queued: when the next attempt is due.
+  schemas::llm_usage usage;       ///< LLM calls and tokens of this attempt (added to the task's).
+  double cost_usd = 0;            ///< Their estimated cost.
 };
 
 /// What recording a completion did.
@@ -49,8 +62,9 @@ class job_store {
  public:
   virtual ~job_store() = default;
 
-  /// Moves each task to running (attempt + 1) unless it is finished; loads its input.
-  virtual result<std::vector<claim_result>> claim(const std::vector<schemas::envelope>& jobs) = 0;
+  /// Moves each task to running (attempt + 1) unless it is finished or running under a
+  /// delivery this one does not replace; loads its input.
+  virtual result<std::vector<claim_result>> claim(const std::vector<claim_request>& jobs) = 0;
 
   /// Stores outcomes atomically with their kind-specific rows (the classification), only
   /// where `attempt` is still the task's current attempt and the task is running.

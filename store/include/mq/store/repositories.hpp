@@ -114,6 +114,22 @@ status mark_published(pg_session& s, const std::vector<std::string>& task_ids);
 result<std::vector<schemas::envelope>> unpublished_tasks(pg_session& s, int grace_seconds,
                                                          int limit);
 
+// ---- LLM usage ----
+
+/// Usage of one day, kind of job, provider and model.
+struct usage_row {
+  std::string day;  ///< YYYY-MM-DD (UTC)
+  std::string kind;
+  std::string provider;
+  std::string model;
+  long long calls = 0, tokens_in = 0, tokens_out = 0;
+  double cost_usd = 0;
+};
+
+/// The tenant's LLM usage recorded in [from, to) (RFC 3339 instants).
+result<std::vector<usage_row>> usage_between(pg_session& s, const std::string& tenant,
+                                             const std::string& from, const std::string& to);
+
 // ---- classifications ----
 
 result<std::optional<schemas::classification_record>> get_classification(

@@ -4,29 +4,36 @@
 #include <caf/stateful_actor.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "mq/actors/actors.hpp"
 #include "mq/config/config.hpp"
+#include "mq/queues/amqp.hpp"
 #include "mq/store/result_cache.hpp"
 
 namespace mq::workers {
 
-/// What every job actor of a replica shares (read-only).
+/// What every job actor of a replica shares (read-only after start).
 struct job_context {
   std::vector<actors::pg_actor> pg;  ///< Postgres writers; a task always uses the same one.
   actors::cache_actor cache;
   actors::llm_actor llm;
+  std::optional<actors::limiter_actor> limiter;  ///< Absent when nothing is rate limited.
+  std::shared_ptr<queues::publisher> publisher;  ///< Delayed retries.
+  queues::topology topology;
   store::cache_keys keys;
   config::llm_config llm_cfg;
+  config::prices_config prices;
   std::string provider;  ///< Recorded with results.
   std::string model;
 
   const actors::pg_actor& pg_for(const std::string& task_id) const;
 };
 
-/// State of one job: the delivery it settles and what the claim returned.
+/// State of one job: the delivery it settles, what the claim returned, and what its LLM
+/// calls cost so far.
 struct job_state {
   std::shared_ptr<const job_context> ctx;
   actors::dispatcher_actor dispatcher;
@@ -34,29 +41,56 @@ struct job_state {
   std::uint64_t generation = 0;
   schemas::envelope envelope;
   store::claim_result claim;
+  int failed_calls = 0;              ///< Failed LLM calls over all attempts (the retry budget spent).
+  schemas::llm_usage usage;          ///< Calls and tokens of this attempt.
   int outage_retries = 0;            ///< Consecutive waits for Postgres to come back.
   std::function<void()> on_retry;    ///< What the next retry message runs.
+  std::function<void(bool)> on_published;  ///< What a publish confirmation runs.
   std::mt19937 rng{std::random_device{}()};
   static inline const char* name = "job";
 };
 
 using job_pointer = caf::stateful_actor<job_state>*;
 
-/// One delivery's life: decode the envelope (poison -> dead letter), claim the task,
-/// run its kind's handler, record the outcome, refresh the cache, then tell the
-/// dispatcher how to settle the delivery. Waits out Postgres outages while holding the
-/// delivery (so a dead database pauses consumption instead of dead-lettering work).
+/// One delivery's life: decode the envelope (poison -> dead letter), wait out its
+/// not-before time, claim the task, run its kind's handler, record the outcome, refresh
+/// the cache, then tell the dispatcher how to settle the delivery. Waits out Postgres
+/// outages while holding the delivery (so a dead database pauses consumption instead of
+/// dead-lettering work).
 caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
                   actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation);
 
-/// Handlers report the outcome of a claimed task through this.
+/// Handlers report the outcome of a claimed task through this; usage and cost are
+/// filled in from the job's state.
 using completion_fn = std::function<void(store::completion)>;
 
-/// Runs `delay` later on the job (retries of any kind).
+/// Runs `fn` after `delay` on the job.
 void retry_later(job_pointer self, std::chrono::milliseconds delay, std::function<void()> fn);
 
-/// The classify_meeting handler: asks the LLM, validates the answer against the
-/// taxonomy, retries retryable faults with backoff, and reports succeeded or failed.
+/// Ends the attempt without an outcome: records the task as `status` (retrying after a
+/// fault, with `last`; queued when our own rate limit deferred it) due in `delay`, sends
+/// the job through the delay queues, refreshes the cache and acks the delivery.
+void defer(job_pointer self, std::chrono::milliseconds delay, schemas::task_status status,
+           const error* last);
+
+/// A completion of the current attempt with `status` and, for failures, `err`.
+store::completion completion_for(job_pointer self, schemas::task_status status, const error* err = nullptr);
+
+/// One LLM call under the system's policy: waits for the shared rate limits (holding the
+/// delivery for short waits, deferring the job for long ones without spending an
+/// attempt); retries retryable faults with exponential backoff and full jitter, honouring
+/// Retry-After, up to llm.max_attempts failed calls in all (long waits defer the job);
+/// counts tokens. Calls `done` with the answer or the final error, unless it deferred
+/// the job.
+void call_llm(job_pointer self, llm::chat_request req, std::function<void(result<llm::chat_response>)> done);
+
+/// call_llm() for an answer that must satisfy JSON Schema `req.schema_name`: a truncated,
+/// unparseable or invalid answer gets one repair request quoting the problem; `done` gets
+/// the validated JSON text or the final error.
+void call_llm_json(job_pointer self, llm::chat_request req, std::function<void(result<std::string>)> done);
+
+/// The classify_meeting handler: asks the LLM for the taxonomy and reports succeeded with
+/// the validated answer, or failed with the reason.
 void classify_meeting(job_pointer self, const store::claim_result& claim, completion_fn done);
 
 }  // namespace mq::workers

@@ -1,0 +1,140 @@
+#include <caf/all.hpp>
+
+#include "mq/core/log.hpp"
+#include "mq/llm/offline.hpp"
+#include "mq/llm/prompt.hpp"
+#include "mq/llm/retry.hpp"
+#include "mq/workers/job.hpp"
+
+namespace mq::workers {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct call_state {
+  llm::chat_request req;
+  std::function<void(result<llm::chat_response>)> done;
+  std::int64_t estimate = 0;  ///< Tokens charged to the limits before the call.
+};
+
+void send(job_pointer self, std::shared_ptr<call_state> s);
+
+/// Waits for the shared limits, then sends.
+void admit(job_pointer self, std::shared_ptr<call_state> s) {
+  const auto& ctx = *self->state.ctx;
+  if (!ctx.limiter) return send(self, s);
+  self->request(*ctx.limiter, caf::infinite, actors::acquire_atom::value, self->state.envelope.tenant_id, s->estimate)
+      .then(
+          [self, s](std::int64_t wait_ms) {
+            if (wait_ms <= 0) return send(self, s);
+            const milliseconds wait(wait_ms);
+            if (wait <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
+              return retry_later(self, wait, [self, s] { admit(self, s); });
+            log::info("llm", "deferred by the rate limit", {{}, self->state.envelope.task_id, {}},
+                      {{"wait_ms", std::to_string(wait_ms)}});
+            defer(self, wait, schemas::task_status::queued, nullptr);
+          },
+          [self, s](caf::error&) { send(self, s); });
+}
+
+void send(job_pointer self, std::shared_ptr<call_state> s) {
+  const auto& ctx = *self->state.ctx;
+  self->request(ctx.llm, caf::infinite, actors::chat_atom::value, s->req)
+      .then(
+          [self, s](llm::chat_outcome& out) {
+            const auto& ctx = *self->state.ctx;
+            auto& usage = self->state.usage;
+            ++usage.calls;
+            const auto& tenant = self->state.envelope.tenant_id;
+            if (out.ok()) {
+              const auto& r = *out.response;
+              usage.tokens_in += r.tokens_in;
+              usage.tokens_out += r.tokens_out;
+              usage.latency_ms += static_cast<int>(r.latency.count());
+              if (!r.model.empty()) usage.model = r.model;
+              if (ctx.limiter)
+                self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate,
+                           std::int64_t{r.tokens_in + r.tokens_out});
+              return s->done(std::move(*out.response));
+            }
+            const error err = *out.err;
+            if (ctx.limiter) {
+              // A failed call used no tokens: give the estimate back.
+              self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate, std::int64_t{0});
+              if (out.http_status == 429)
+                self->send(*ctx.limiter, actors::penalize_atom::value,
+                           static_cast<std::int64_t>(out.retry_after.value_or(milliseconds(0)).count()));
+            }
+            log::warn("llm", "call failed", {{}, self->state.envelope.task_id, tenant},
+                      {{"code", code_name(err.code)}, {"error", err.message},
+                       {"failed_calls", std::to_string(self->state.failed_calls + 1)}});
+            if (!err.retryable()) return s->done(err);
+            const int failed = ++self->state.failed_calls;
+            if (failed >= ctx.llm_cfg.max_attempts) {
+              auto final_err = err;
+              final_err.message += " (after " + std::to_string(failed) + " failed calls)";
+              return s->done(final_err);
+            }
+            const auto delay = llm::retry_delay(failed, milliseconds(ctx.llm_cfg.backoff_base_ms),
+                                                milliseconds(ctx.llm_cfg.backoff_max_ms), out.retry_after,
+                                                self->state.rng);
+            if (delay <= milliseconds(ctx.llm_cfg.hold_max_ms))
+              return retry_later(self, delay, [self, s] { admit(self, s); });
+            defer(self, delay, schemas::task_status::retrying, &err);
+          },
+          [self, s](caf::error& e) {
+            s->done(make_error(errc::internal, "LLM actor failed", self->system().render(e)));
+          });
+}
+
+std::string repair_prompt(const error& problem) {
+  if (problem.code == errc::llm_truncated)
+    return "Your previous answer was cut off at the token limit. Answer again, more concisely, "
+           "with only one complete JSON object that follows the schema.";
+  return "Your previous answer could not be used: " + problem.message +
+         ". Answer again with only one JSON object that follows the schema exactly.";
+}
+
+void ask_json(job_pointer self, llm::chat_request req, bool repaired,
+              std::function<void(result<std::string>)> done) {
+  auto original = req;
+  call_llm(self, std::move(req), [self, original, repaired, done](result<llm::chat_response> r) {
+    if (!r) return done(r.err());
+    error problem;
+    if (r->finish_reason == "length") {
+      problem = make_error(errc::llm_truncated, "the answer was cut at the token limit");
+    } else {
+      auto valid = llm::validate_answer(original.schema_name, r->content);
+      if (valid) return done(std::move(*valid));
+      problem = valid.err();
+    }
+    if (repaired) {
+      problem.message += " (after a repair request)";
+      return done(problem);
+    }
+    log::info("llm", "asking for a repaired answer", {{}, self->state.envelope.task_id, {}},
+              {{"problem", problem.message}});
+    auto fix = original;
+    fix.messages.push_back({"assistant", r->content});
+    fix.messages.push_back({"user", repair_prompt(problem)});
+    if (problem.code == errc::llm_truncated) fix.max_tokens = std::min(original.max_tokens * 2, 16384);
+    ask_json(self, std::move(fix), true, done);
+  });
+}
+
+}  // namespace
+
+void call_llm(job_pointer self, llm::chat_request req, std::function<void(result<llm::chat_response>)> done) {
+  auto s = std::make_shared<call_state>();
+  for (const auto& m : req.messages) s->estimate += llm::estimate_tokens(m.content);
+  s->estimate += req.max_tokens;
+  s->req = std::move(req);
+  s->done = std::move(done);
+  admit(self, std::move(s));
+}
+
+void call_llm_json(job_pointer self, llm::chat_request req, std::function<void(result<std::string>)> done) {
+  ask_json(self, std::move(req), false, std::move(done));
+}
+
+}  // namespace mq::workers
