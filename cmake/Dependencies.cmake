@@ -26,5 +26,9 @@ target_include_directories(mq_caf_core SYSTEM INTERFACE ${CAF_INCLUDE_DIR})
 target_link_libraries(mq_caf_core INTERFACE ${CAF_CORE_LIB} Threads::Threads)
 add_library(CAF::core ALIAS mq_caf_core)
 
+# jemalloc for the long-running services: far less time in malloc under many small
+# allocations across threads than glibc's allocator.
+find_library(JEMALLOC_LIB NAMES jemalloc REQUIRED)
+
 # libpqxx 6.4: Debian's config header leaves std::optional support off.
 target_compile_definitions(PkgConfig::PQXX INTERFACE PQXX_HAVE_OPTIONAL)

@@ -30,6 +30,23 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
     if (!st) log::warn("consumer", "settle failed; the broker will redeliver", {}, {{"error", st.err().internal}});
     resume();
   };
+  // Sends the acks that are due: the finished prefix as one multiple ack; the rest one by
+  // one once many wait or the oldest waited 20 ms (a long-held job must not pin them).
+  auto flush_acks = [self](bool force) {
+    auto& st = self->state;
+    if (st.to_ack.empty()) return;
+    const auto lowest = st.outstanding.empty() ? UINT64_MAX : *st.outstanding.begin();
+    std::uint64_t upto = 0;
+    for (auto it = st.to_ack.begin(); it != st.to_ack.end() && *it < lowest; it = st.to_ack.erase(it)) upto = *it;
+    if (upto && !st.conn->ack(upto, true))
+      log::warn("consumer", "ack failed; the broker will redeliver", {});
+    if (st.to_ack.empty()) return;
+    if (force || st.to_ack.size() >= 64 ||
+        std::chrono::steady_clock::now() - st.oldest_to_ack > std::chrono::milliseconds(20)) {
+      for (auto tag : st.to_ack) st.conn->ack(tag, false);
+      st.to_ack.clear();
+    }
+  };
   return {
       [=](poll_atom) {
         auto& st = self->state;
@@ -49,6 +66,8 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
           st.reconnect_ms = 100;
           ++st.generation;
           st.in_flight = 0;
+          st.outstanding.clear();
+          st.to_ack.clear();
           log::info("consumer", "consuming", {}, {{"prefetch", std::to_string(prefetch)}});
         }
         if (st.in_flight >= static_cast<std::uint64_t>(prefetch)) return;  // resumed by a settle
@@ -61,8 +80,10 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
         }
         if (*next) {
           ++st.in_flight;
+          st.outstanding.insert((*next)->tag);
           self->send(dispatcher, std::move(**next), st.generation);
         }
+        flush_acks(false);
         st.polling = true;
         self->send(self, poll_atom::value);
       },
@@ -73,21 +94,32 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
           auto next = st.conn->next(0ms);
           if (next && *next) {
             ++st.in_flight;
+            st.outstanding.insert((*next)->tag);
             self->send(dispatcher, std::move(**next), st.generation);
           }
         }
+        flush_acks(true);
         self->delayed_send(self, 1s, tick_atom::value);
       },
       [=](ack_atom, std::uint64_t tag, std::uint64_t generation) {
-        if (generation != self->state.generation) return;
-        after_settle(generation, self->state.conn->ack(tag));
+        auto& st = self->state;
+        if (generation != st.generation) return;
+        st.outstanding.erase(tag);
+        if (st.to_ack.empty()) st.oldest_to_ack = std::chrono::steady_clock::now();
+        st.to_ack.insert(tag);
+        flush_acks(st.draining || !st.polling);
+        after_settle(generation, ok_status());
       },
       [=](nack_atom, std::uint64_t tag, std::uint64_t generation, bool requeue) {
-        if (generation != self->state.generation) return;
-        after_settle(generation, self->state.conn->nack(tag, requeue));
+        auto& st = self->state;
+        if (generation != st.generation) return;
+        st.outstanding.erase(tag);
+        after_settle(generation, st.conn->nack(tag, requeue));
+        flush_acks(st.draining || !st.polling);
       },
       [=](drain_atom) -> bool {
         self->state.draining = true;
+        flush_acks(true);
         auto st = self->state.conn->cancel_consumers();
         log::info("consumer", "stopped taking deliveries", {},
                   {{"in_flight", std::to_string(self->state.in_flight)}});

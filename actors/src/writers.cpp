@@ -65,10 +65,32 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
   };
 }
 
+namespace {
+
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+void extend_hold(const shared_hold& hold, std::int64_t until) {
+  auto seen = hold->load();
+  while (until > seen && !hold->compare_exchange_weak(seen, until)) {}
+}
+
+}  // namespace
+
 limiter_actor::behavior_type limiter(limiter_actor::stateful_pointer<limiter_state> self,
-                                     std::function<std::unique_ptr<store::rate_limiter>()> make_limiter) {
+                                     std::function<std::unique_ptr<store::rate_limiter>()> make_limiter,
+                                     shared_hold hold) {
   self->state.limiter = make_limiter();
+  self->state.hold = hold;
+  if (hold) self->send(self, tick_atom::value);
   return {
+      [=](tick_atom) {
+        if (auto left = self->state.limiter->blocked_for(); left && left->count() > 0)
+          extend_hold(self->state.hold, unix_ms() + left->count());
+        self->delayed_send(self, std::chrono::milliseconds(200), tick_atom::value);
+      },
       [=](acquire_atom, std::string& tenant, std::int64_t tokens) -> caf::result<std::int64_t> {
         auto& st = self->state;
         auto rp = self->make_response_promise<std::int64_t>();
@@ -94,6 +116,7 @@ limiter_actor::behavior_type limiter(limiter_actor::stateful_pointer<limiter_sta
         self->state.limiter->settle(tenant, estimate, actual);
       },
       [=](penalize_atom, std::int64_t retry_after_ms) {
+        if (self->state.hold) extend_hold(self->state.hold, unix_ms() + retry_after_ms);
         self->state.limiter->penalize(std::chrono::milliseconds(retry_after_ms));
       },
   };

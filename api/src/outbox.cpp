@@ -31,9 +31,9 @@ void outbox_relay::run() {
         std::lock_guard<std::mutex> l(mu_);
         busy_ = false;
       };
-      if (!due || due->empty()) return release();
+      if (!due || (due->tasks.empty() && due->batch_ids.empty())) return release();
       std::vector<schemas::task_record> tasks;
-      for (const auto& e : *due) {
+      for (const auto& e : due->tasks) {
         schemas::task_record t;
         t.id = e.task_id;
         t.tenant_id = e.tenant_id;
@@ -44,11 +44,15 @@ void outbox_relay::run() {
         tasks.push_back(std::move(t));
       }
       const auto n = tasks.size();
-      s_.publish_tasks(tasks, [n, release](status st) {
-        if (st)
+      // Every task is marked on its own here, and the batches once all their tasks are out.
+      auto batches = due->batch_ids;
+      s_.publish_tasks(tasks, [this, n, release, batches](status st) {
+        if (st) {
           log::info("outbox", "republished unconfirmed tasks", {}, {{"count", std::to_string(n)}});
-        else
+          s_.db.submit([batches](store::pg_session& db) { store::mark_published(db, {}, batches); });
+        } else {
           log::warn("outbox", "republish failed; will retry", {}, {{"error", st.err().internal}});
+        }
         release();
       });
     });

@@ -3,6 +3,7 @@
 
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
+#include "mq/core/log.hpp"
 #include "mq/store/repositories.hpp"
 #include "router.hpp"
 #include "services.hpp"
@@ -19,10 +20,13 @@ std::string accepted_task_json(const schemas::task_record& t, bool deduplicated)
   return "{\"deduplicated\":" + std::string(deduplicated ? "true" : "false") + "," + body.substr(1);
 }
 
-/// Answers 202 once `tasks` are confirmed by the broker, or 503 when the broker did not
-/// confirm (the committed tasks stay in the outbox and the relay publishes them).
+/// Answers 202 once `tasks` (all of `batch_id`, when given) are confirmed by the broker,
+/// or 503 when the broker did not confirm (the committed tasks stay in the outbox and the
+/// relay publishes them).
 void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::task_record> tasks,
-                         std::function<void()> accept) {
+                         std::function<void()> accept, std::string batch_id = {}) {
+  std::vector<std::string> batches;
+  if (!batch_id.empty()) batches.push_back(std::move(batch_id));
   s.publish_tasks(tasks, [c, accept = std::move(accept)](status st) {
     if (!st) {
       auto e = make_error(errc::unavailable,
@@ -32,7 +36,7 @@ void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::ta
       return c->fail(e);
     }
     accept();
-  });
+  }, std::move(batches));
 }
 
 void write_ids(json::writer& w, const char* key, const std::vector<schemas::task_record>& tasks) {
@@ -44,6 +48,7 @@ void write_ids(json::writer& w, const char* key, const std::vector<schemas::task
 
 void accept_batch(services& s, const call_ptr& c, store::enqueued_batch b) {
   auto created = b.created;
+  auto batch_id = b.batch ? b.batch->id : std::string();
   publish_then_accept(s, c, std::move(created), [c, b = std::move(b)] {
     json::writer w;
     w.begin_object();
@@ -56,7 +61,7 @@ void accept_batch(services& s, const call_ptr& c, store::enqueued_batch b) {
     w.end_object();
     if (!b.batch) return c->reply(200, w.take());
     c->reply(202, w.take(), {{"Location", batches_path + b.batch->id}});
-  });
+  }, std::move(batch_id));
 }
 
 void classify_one(services& s, const call_ptr& c) {
@@ -95,6 +100,10 @@ void queue_unclassified(services& s, const call_ptr& c) {
   s.with_db(c, [&s, c](store::pg_session& db) {
     auto b = store::queue_unclassified(db, c->tenant, c->request_id);
     if (!b) return c->fail(b.err());
+    log::info("api", "unclassified meetings committed", {c->request_id, {}, c->tenant},
+              {{"queued", std::to_string(b->created.size())},
+               {"elapsed_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - c->started).count())}});
     accept_batch(s, c, std::move(*b));
   });
 }
@@ -126,11 +135,13 @@ void get_task(services& s, const call_ptr& c) {
 void get_batch(services& s, const call_ptr& c) {
   const std::string id = c->params["id"];
   if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "batch not found"));
-  s.with_db(c, [c, id](store::pg_session& db) {
-    auto b = store::get_batch(db, c->tenant, id);
+  std::string detail;
+  const bool by_state = c->req.query_param("detail", detail) && (detail == "true" || detail == "1");
+  s.with_db(c, [c, id, by_state](store::pg_session& db) {
+    auto b = store::get_batch(db, c->tenant, id, by_state);
     if (!b) return c->fail(b.err());
     if (!*b) return c->fail(make_error(errc::not_found, "batch " + id + " not found"));
-    c->reply(200, schemas::to_json(**b));
+    c->reply(200, schemas::to_json(**b, by_state));
   });
 }
 

@@ -43,7 +43,7 @@ void services::with_cache(const call_ptr&, std::function<void(store::result_cach
 }
 
 void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
-                             std::function<void(status)> done) {
+                             std::function<void(status)> done, std::vector<std::string> batch_ids) {
   std::vector<queues::outgoing> msgs;
   std::vector<std::string> ids;
   msgs.reserve(tasks.size());
@@ -56,13 +56,14 @@ void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
     m.message_id = t.id;
     if (t.request_id) m.headers.emplace_back("x-request-id", *t.request_id);
     msgs.push_back(std::move(m));
-    ids.push_back(t.id);
+    if (batch_ids.empty()) ids.push_back(t.id);
   }
-  publisher.publish(std::move(msgs), [this, ids = std::move(ids), done = std::move(done)](status st) {
+  publisher.publish(std::move(msgs), [this, ids = std::move(ids), batch_ids = std::move(batch_ids),
+                                      done = std::move(done)](status st) {
     if (st) {
       // Outbox mark; losing it only means the relay republishes, and workers dedupe.
-      db.submit([ids](store::pg_session& s) {
-        auto marked = store::mark_published(s, ids);
+      db.submit([ids, batch_ids](store::pg_session& s) {
+        auto marked = store::mark_published(s, ids, batch_ids);
         if (!marked) log::warn("outbox", "could not mark tasks published", {}, {{"error", marked.err().internal}});
       });
     }

@@ -51,8 +51,10 @@ struct services {
                   std::function<void()> fallback);
 
   /// Publishes the tasks' envelopes with confirms, then calls `done` (on the publisher
-  /// thread). Confirmed tasks are marked published in the outbox.
-  void publish_tasks(const std::vector<schemas::task_record>& tasks, std::function<void(status)> done);
+  /// thread). Confirmed tasks are marked published in the outbox: through `batch_ids`
+  /// when they are whole batches, else one by one.
+  void publish_tasks(const std::vector<schemas::task_record>& tasks, std::function<void(status)> done,
+                     std::vector<std::string> batch_ids = {});
 };
 
 /// Authenticates the call's bearer key (401 on failure), then runs `next` with

@@ -1,4 +1,7 @@
 #include <cstdlib>
+#include <map>
+#include <mutex>
+#include <unordered_map>
 
 #include "mq/config/config.hpp"
 #include "mq/core/json.hpp"
@@ -119,50 +122,74 @@ class openai_client final : public llm_client {
     return c;
   }
 
+  /// The request body, assembled with plain appends: the system prompt and the schema
+  /// are serialized once and copied in (a JSON writer copies raw text byte by byte).
   std::string chat_body(const chat_request& req) const {
-    json::writer w;
-    w.begin_object();
-    w.kv("model", cfg_.model);
-    w.key("messages");
-    w.begin_array();
+    std::string body;
+    body.reserve(8192);
+    body += "{\"model\":" + json::quote(cfg_.model) + ",\"messages\":[";
+    bool first = true;
     for (const auto& m : req.messages) {
-      w.begin_object();
-      w.kv("role", m.role);
-      w.kv("content", m.content);
-      w.end_object();
-    }
-    w.end_array();
-    w.kv("temperature", req.temperature);
-    w.kv("max_tokens", req.max_tokens);
-    if (!req.schema_name.empty() && cfg_.response_format != "prompt") {
-      w.key("response_format");
-      w.begin_object();
-      if (cfg_.response_format == "json_schema") {
-        w.kv("type", "json_schema");
-        w.key("json_schema");
-        w.begin_object();
-        w.kv("name", req.task.empty() ? std::string("answer") : req.task);
-        w.kv("strict", true);
-        w.key("schema");
-        w.raw(provider_schema(req.schema_name));
-        w.end_object();
-      } else {
-        w.kv("type", "json_object");
+      if (!first) body += ',';
+      first = false;
+      if (m.role == "system") {
+        body += system_message(m.content);
+        continue;
       }
-      w.end_object();
+      body += "{\"role\":" + json::quote(m.role) + ",\"content\":" + json::quote(m.content) + "}";
     }
-    w.end_object();
-    return w.take();
+    json::writer numbers;
+    numbers.begin_object();
+    numbers.kv("temperature", req.temperature);
+    numbers.kv("max_tokens", req.max_tokens);
+    numbers.end_object();
+    auto tail = numbers.take();  // {"temperature":..,"max_tokens":..}
+    body += "]," + tail.substr(1, tail.size() - 2);
+    if (!req.schema_name.empty() && cfg_.response_format != "prompt") {
+      body += ",\"response_format\":";
+      if (cfg_.response_format == "json_schema") {
+        body += "{\"type\":\"json_schema\",\"json_schema\":{\"name\":" +
+                json::quote(req.task.empty() ? std::string("answer") : req.task) + ",\"strict\":true,\"schema\":";
+        body += provider_schema(req.schema_name);
+        body += "}}";
+      } else {
+        body += "{\"type\":\"json_object\"}";
+      }
+    }
+    body += '}';
+    return body;
   }
 
   /// The output schema without the annotations providers reject in strict mode
-  /// ("$schema", "title", our "x-" keys). Validation still uses the full schema.
-  static std::string provider_schema(const std::string& name) {
+  /// ("$schema", "title", our "x-" keys), serialized once per schema. Validation still
+  /// uses the full schema.
+  const std::string& provider_schema(const std::string& name) const {
+    std::lock_guard<std::mutex> lock(schema_mu_);
+    auto it = schema_cache_.find(name);
+    if (it != schema_cache_.end()) return it->second;
     rapidjson::Document copy;
     copy.CopyFrom(schemas::schema_json(name), copy.GetAllocator());
     for (const char* key : {"$schema", "title", "x-taxonomy-version"}) copy.RemoveMember(key);
-    return json::stringify(copy);
+    return schema_cache_.emplace(name, json::stringify(copy)).first->second;
   }
+
+  /// A system message serialized once per distinct content (prompts are constants).
+  std::string system_message(const std::string& content) const {
+    std::lock_guard<std::mutex> lock(schema_mu_);
+    auto it = system_cache_.find(content);
+    if (it != system_cache_.end()) return it->second;
+    if (system_cache_.size() > 64) system_cache_.clear();
+    json::writer w;
+    w.begin_object();
+    w.kv("role", "system");
+    w.kv("content", content);
+    w.end_object();
+    return system_cache_.emplace(content, w.take()).first->second;
+  }
+
+  mutable std::mutex schema_mu_;
+  mutable std::map<std::string, std::string> schema_cache_;
+  mutable std::unordered_map<std::string, std::string> system_cache_;
 
   config::llm_config cfg_;
   std::string base_;

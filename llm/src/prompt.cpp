@@ -10,7 +10,9 @@ namespace {
 const char* transcript_open = "<transcript>\n";
 const char* transcript_close = "\n</transcript>";
 
-std::string system_prompt() {
+/// The taxonomy as instructions; built once from the schema.
+const std::string& system_prompt() {
+  static const std::string prompt = [] {
   std::string p =
       "You classify sales-meeting transcripts for a B2B software vendor. Answer with one JSON "
       "object and nothing else. Use exactly these fields and only the listed values:\n";
@@ -28,6 +30,8 @@ std::string system_prompt() {
       "to 3; key_topics, action_items, next_steps and summary are written in Spanish whatever "
       "the meeting's language.";
   return p;
+  }();
+  return prompt;
 }
 
 std::string line_value(const std::string& text, const std::string& label) {

@@ -323,10 +323,10 @@ result<std::optional<delivery>> connection::next(std::chrono::milliseconds timeo
   return d.check(r, "consume").err();
 }
 
-status connection::ack(std::uint64_t tag) {
+status connection::ack(std::uint64_t tag, bool multiple) {
   auto& d = *impl_;
   if (!d.conn) return make_error(errc::unavailable, "message broker unavailable");
-  if (amqp_basic_ack(d.conn, main_channel, tag, 0) != AMQP_STATUS_OK) return d.lost("ack");
+  if (amqp_basic_ack(d.conn, main_channel, tag, multiple ? 1 : 0) != AMQP_STATUS_OK) return d.lost("ack");
   return ok_status();
 }
 

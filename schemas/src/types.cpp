@@ -1,5 +1,6 @@
 #include "mq/schemas/types.hpp"
 
+#include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
 #include "mq/schemas/validator.hpp"
 
@@ -70,6 +71,9 @@ result<envelope> decode_envelope(std::string_view body) {
   envelope e;
   e.task_id = *json::get_string(*doc, "task_id");
   e.tenant_id = *json::get_string(*doc, "tenant_id");
+  // UUID shape checked here rather than by a schema pattern (std::regex, per message).
+  if (!is_uuid(e.task_id) || !is_uuid(e.tenant_id))
+    return make_error(errc::poison, "envelope: task_id and tenant_id must be UUIDs");
   e.kind = *json::get_string(*doc, "kind");
   e.subject_id = *json::get_int(*doc, "subject_id");
   e.batch_id = json::get_string(*doc, "batch_id").value_or("");
@@ -120,7 +124,7 @@ std::string to_json(const task_record& t) {
   return w.take();
 }
 
-std::string to_json(const batch_record& b) {
+std::string to_json(const batch_record& b, bool by_state) {
   json::writer w;
   w.begin_object();
   w.kv("batch_id", b.id);
@@ -130,16 +134,18 @@ std::string to_json(const batch_record& b) {
   w.kv("failed", b.failed + b.dead);
   w.kv("cancelled", b.cancelled);
   w.kv("pending", b.pending());
-  w.key("by_status");
-  w.begin_object();
-  w.kv("queued", b.queued);
-  w.kv("running", b.running);
-  w.kv("retrying", b.retrying);
-  w.kv("succeeded", b.succeeded);
-  w.kv("failed", b.failed);
-  w.kv("dead", b.dead);
-  w.kv("cancelled", b.cancelled);
-  w.end_object();
+  if (by_state) {
+    w.key("by_status");
+    w.begin_object();
+    w.kv("queued", b.queued);
+    w.kv("running", b.running);
+    w.kv("retrying", b.retrying);
+    w.kv("succeeded", b.succeeded);
+    w.kv("failed", b.failed);
+    w.kv("dead", b.dead);
+    w.kv("cancelled", b.cancelled);
+    w.end_object();
+  }
   w.kv("done", b.pending() == 0);
   w.key("usage");
   w.begin_object();

@@ -16,13 +16,19 @@ namespace mq::store {
 
 struct pg_session::impl {
   std::string conninfo;
+  std::string on_connect;
   std::unique_ptr<pqxx::connection> conn;
 
   /// The live connection, connecting first if needed. Throws pqxx::broken_connection.
   pqxx::connection& get() {
     if (!conn || !conn->is_open()) {
       conn.reset();
-      conn = std::make_unique<pqxx::connection>(conninfo);
+      auto fresh = std::make_unique<pqxx::connection>(conninfo);
+      if (!on_connect.empty()) {
+        pqxx::nontransaction tx(*fresh);
+        tx.exec(on_connect);
+      }
+      conn = std::move(fresh);
     }
     return *conn;
   }

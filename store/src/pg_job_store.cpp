@@ -14,16 +14,15 @@ const char* classification_upsert =
     "decision_maker_role, purchase_stage, language, lost_client_bad_meeting, sentiment, "
     "confidence_score, result, provider, model, prompt_version, taxonomy_version, tokens_in, "
     "tokens_out, latency_ms, attempts) "
-    "SELECT d.subject_id, d.tenant_id, d.id, i.result->>'business_sector', "
-    "i.result->>'company_size', i.result->>'region', i.result->>'lead_source', "
-    "i.result->>'vambe_product', i.result->>'use_case', i.result->>'primary_pain_point', "
-    "(i.result->>'urgency')::boolean, i.result->>'decision_maker_role', "
-    "i.result->>'purchase_stage', i.result->>'language', "
-    "(i.result->>'lost_client_bad_meeting')::boolean, i.result->>'sentiment', "
-    "(i.result->>'confidence_score')::double precision, i.result, i.provider, i.model, "
-    "i.prompt_version, i.taxonomy_version, i.tokens_in, i.tokens_out, i.latency_ms, i.calls "
-    "FROM done d JOIN input i ON i.id = d.id JOIN meetings m ON m.id = d.subject_id "
-    "WHERE d.kind = 'classify_meeting' AND d.status = 'succeeded' "
+    "SELECT d.subject_id, d.tenant_id, d.id, d.answer->>'business_sector', "
+    "d.answer->>'company_size', d.answer->>'region', d.answer->>'lead_source', "
+    "d.answer->>'vambe_product', d.answer->>'use_case', d.answer->>'primary_pain_point', "
+    "(d.answer->>'urgency')::boolean, d.answer->>'decision_maker_role', "
+    "d.answer->>'purchase_stage', d.answer->>'language', "
+    "(d.answer->>'lost_client_bad_meeting')::boolean, d.answer->>'sentiment', "
+    "(d.answer->>'confidence_score')::double precision, d.answer, d.provider, d.model, "
+    "d.prompt_version, d.taxonomy_version, d.call_tokens_in, d.call_tokens_out, d.latency_ms, d.calls "
+    "FROM done d WHERE d.kind = 'classify_meeting' AND d.status = 'succeeded' "
     "ON CONFLICT (meeting_id) DO UPDATE SET task_id = EXCLUDED.task_id, "
     "business_sector = EXCLUDED.business_sector, company_size = EXCLUDED.company_size, "
     "region = EXCLUDED.region, lead_source = EXCLUDED.lead_source, "
@@ -39,39 +38,89 @@ const char* classification_upsert =
     "latency_ms = EXCLUDED.latency_ms, attempts = EXCLUDED.attempts, updated_at = now() "
     "RETURNING meeting_id, " MQ_TS("created_at") " AS created, " MQ_TS("updated_at") " AS updated)";
 
+/// Claims tasks: locks them in id order, moves them to running, loads their input.
+const std::string claim_sql =
+    "WITH l AS (SELECT t.id FROM tasks t JOIN unnest($1::uuid[], $2::uuid[], $3::boolean[]) "
+    "AS i(id, tenant_id, redelivered) ON t.id = i.id AND t.tenant_id = i.tenant_id "
+    "WHERE t.id = ANY($1::uuid[]) AND (t.status IN ('queued', 'retrying') "
+    "OR (t.status = 'running' AND i.redelivered)) ORDER BY t.id FOR UPDATE OF t), "
+    "c AS (UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, "
+    "started_at = now(), updated_at = now(), next_attempt_at = NULL, "
+    "published_at = coalesce(t.published_at, now()) "
+    "WHERE t.id = ANY($1::uuid[]) AND t.id IN (SELECT id FROM l) RETURNING t.*) "
+    "SELECT " MQ_TASK_COLUMNS ", m.id IS NOT NULL, "
+    "json_build_object('transcript', m.transcript, "
+    "'client_name', (SELECT name FROM clients WHERE id = m.client_id), "
+    "'seller_name', (SELECT name FROM sellers WHERE id = m.seller_id), "
+    "'closed', m.closed, 'meeting_date', m.meeting_date::text)::text "
+    "FROM c t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
+    "AND m.tenant_id = t.tenant_id AND m.id = ANY($4::bigint[])";
+
+/// Records outcomes of current attempts with their usage and kind-specific rows.
+const std::string complete_sql =
+    // Each table is reached by one "id = ANY(array)" scan and joined by hash (the
+    // connection runs without nested loops; see pg_job_store). `done` returns each row's
+    // inputs so the later steps need no join. A meeting deleted meanwhile breaks the
+    // classification's foreign key: complete() then records the rows one by one.
+    std::string(
+        "WITH l AS (SELECT t.id FROM tasks t JOIN unnest($1::uuid[], $2::int[]) AS i(id, attempt) "
+        "ON t.id = i.id WHERE t.id = ANY($1::uuid[]) AND t.attempts = i.attempt AND t.status = 'running' "
+        "ORDER BY t.id FOR UPDATE OF t), "
+        "done AS (UPDATE tasks t SET status = i.status, "
+        "result = CASE WHEN i.status = 'succeeded' THEN i.result END, "
+        "error_code = i.error_code, error = i.error, "
+        "finished_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN now() END, "
+        "next_attempt_at = now() + i.retry_in_ms * interval '1 millisecond', "
+        "llm_calls = t.llm_calls + i.calls, tokens_in = t.tokens_in + i.tokens_in, "
+        "tokens_out = t.tokens_out + i.tokens_out, cost_usd = t.cost_usd + i.cost, updated_at = now() "
+        "FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::text[], "
+        "$9::text[], $10::text[], $11::int[], $12::int[], $13::int[], $14::int[], $15::bigint[], $16::float8[]) "
+        "AS i(id, status, result, error_code, error, provider, model, prompt_version, taxonomy_version, "
+        "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost) "
+        "WHERE t.id = ANY($1::uuid[]) AND t.id = i.id AND t.id IN (SELECT id FROM l) "
+        "RETURNING t.*, i.result AS answer, i.provider, i.model, i.prompt_version, i.taxonomy_version, "
+        "i.tokens_in AS call_tokens_in, i.tokens_out AS call_tokens_out, i.latency_ms, i.calls, i.cost), "
+        "usage AS (INSERT INTO llm_usage (tenant_id, batch_id, kind, provider, model, "
+        "calls, tokens_in, tokens_out, cost_usd, tasks) SELECT d.tenant_id, d.batch_id, d.kind, "
+        "d.provider, d.model, sum(d.calls), sum(d.call_tokens_in), sum(d.call_tokens_out), sum(d.cost), "
+        "count(*) FROM done d WHERE d.calls > 0 GROUP BY 1, 2, 3, 4, 5), ") +
+    classification_upsert +
+    " SELECT " MQ_TASK_COLUMNS ", cls.created, cls.updated FROM done t "
+    "LEFT JOIN cls ON cls.meeting_id = t.subject_id AND t.kind = 'classify_meeting'";
+
+/// Prepares `sql` as `name` on this connection once (prepared statements are planned
+/// once and live with the connection, which is rebuilt after a loss).
+void prepare(pqxx::connection& c, const char* name, const std::string& sql) { c.prepare(name, sql); }
+
 class pg_job_store final : public job_store {
  public:
-  explicit pg_job_store(const std::string& conninfo) : session_(conninfo) {}
+  // This connection runs only batch statements keyed by id arrays. The planner has no
+  // statistics for arrays, CTEs or transition tables and picks nested loops that turn
+  // quadratic (re-running unnest, or re-sorting the array on every index probe); one
+  // "= ANY" bitmap scan per table and hash joins are right at every batch size. Plans
+  // are generic: the same plan fits every size, and planning is skipped.
+  explicit pg_job_store(const std::string& conninfo)
+      : session_(conninfo, "SET plan_cache_mode = force_generic_plan; SET enable_nestloop = off") {}
 
   status ping() override { return session_.ping(); }
 
   result<std::vector<claim_result>> claim(const std::vector<claim_request>& jobs) override {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<claim_result>> {
       std::vector<std::string> ids, tenants, redelivered;
+      std::vector<std::int64_t> subjects;
       for (const auto& j : jobs) {
         ids.push_back(j.envelope.task_id);
         tenants.push_back(j.envelope.tenant_id);
         redelivered.push_back(j.redelivered ? "t" : "f");
+        subjects.push_back(j.envelope.subject_id);
       }
       pqxx::work tx(c);
       std::map<std::string, claim_result> found;
       // Rows are locked in id order, as every other multi-row update of tasks does.
-      for (const auto& r : tx.exec_params(
-               "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::boolean[]) "
-               "AS u(id, tenant_id, redelivered)), "
-               "l AS (SELECT t.id FROM tasks t JOIN input i ON t.id = i.id AND t.tenant_id = i.tenant_id "
-               "WHERE t.status IN ('queued', 'retrying') OR (t.status = 'running' AND i.redelivered) "
-               "ORDER BY t.id FOR UPDATE OF t), "
-               "c AS (UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, "
-               "started_at = now(), updated_at = now(), next_attempt_at = NULL, "
-               "published_at = coalesce(t.published_at, now()) FROM l WHERE t.id = l.id RETURNING t.*) "
-               "SELECT " MQ_TASK_COLUMNS ", m.id IS NOT NULL, "
-               "json_build_object('transcript', m.transcript, 'client_name', cl.name, "
-               "'seller_name', se.name, 'closed', m.closed, 'meeting_date', m.meeting_date::text)::text "
-               "FROM c t LEFT JOIN meetings m ON t.kind = 'classify_meeting' "
-               "AND m.id = t.subject_id AND m.tenant_id = t.tenant_id "
-               "LEFT JOIN clients cl ON cl.id = m.client_id LEFT JOIN sellers se ON se.id = m.seller_id",
-               array_literal(ids), array_literal(tenants), array_literal(redelivered))) {
+      prepare(c, "mq_claim", claim_sql);
+      for (const auto& r : tx.exec_prepared("mq_claim",
+               array_literal(ids), array_literal(tenants), array_literal(redelivered),
+               array_literal(subjects))) {
         claim_result cr;
         cr.outcome = claim_outcome::run;
         cr.task = task_from_row(r);
@@ -154,31 +203,8 @@ class pg_job_store final : public job_store {
         calls.push_back(d.usage.calls);
       }
       pqxx::work tx(c);
-      auto rows = tx.exec_params(
-          std::string(
-              "WITH input AS (SELECT * FROM unnest($1::uuid[], $2::int[], $3::text[], $4::jsonb[], "
-              "$5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::int[], "
-              "$12::int[], $13::int[], $14::int[], $15::bigint[], $16::float8[]) AS u(id, attempt, "
-              "status, result, error_code, error, provider, model, prompt_version, taxonomy_version, "
-              "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost)), "
-              "l AS (SELECT t.id FROM tasks t JOIN input i ON t.id = i.id "
-              "WHERE t.attempts = i.attempt AND t.status = 'running' ORDER BY t.id FOR UPDATE OF t), "
-              "done AS (UPDATE tasks t SET status = i.status, "
-              "result = CASE WHEN i.status = 'succeeded' THEN i.result END, "
-              "error_code = i.error_code, error = i.error, "
-              "finished_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN now() END, "
-              "next_attempt_at = now() + i.retry_in_ms * interval '1 millisecond', "
-              "llm_calls = t.llm_calls + i.calls, tokens_in = t.tokens_in + i.tokens_in, "
-              "tokens_out = t.tokens_out + i.tokens_out, cost_usd = t.cost_usd + i.cost, "
-              "updated_at = now() "
-              "FROM input i JOIN l ON l.id = i.id WHERE t.id = i.id RETURNING t.*), "
-              "usage AS (INSERT INTO llm_usage (tenant_id, task_id, batch_id, kind, provider, model, "
-              "calls, tokens_in, tokens_out, cost_usd) SELECT d.tenant_id, d.id, d.batch_id, d.kind, "
-              "i.provider, i.model, i.calls, i.tokens_in, i.tokens_out, i.cost "
-              "FROM done d JOIN input i ON i.id = d.id WHERE i.calls > 0), ") +
-              classification_upsert +
-              " SELECT " MQ_TASK_COLUMNS ", cls.created, cls.updated FROM done t "
-              "LEFT JOIN cls ON cls.meeting_id = t.subject_id AND t.kind = 'classify_meeting'",
+      prepare(c, "mq_complete", complete_sql);
+      auto rows = tx.exec_prepared("mq_complete",
           array_literal(ids), array_literal(attempts), array_literal(statuses),
           array_literal(results), array_literal(codes), array_literal(errors),
           array_literal(providers), array_literal(models), array_literal(prompts),

@@ -5,8 +5,9 @@
 
 namespace mq::store {
 
-pg_session::pg_session(std::string conninfo) : impl_(std::make_unique<impl>()) {
+pg_session::pg_session(std::string conninfo, std::string on_connect) : impl_(std::make_unique<impl>()) {
   impl_->conninfo = std::move(conninfo);
+  impl_->on_connect = std::move(on_connect);
 }
 
 pg_session::~pg_session() = default;

@@ -91,6 +91,7 @@ class redis_rate_limiter final : public rate_limiter {
   }
 
   result<std::vector<std::int64_t>> acquire(const std::vector<limit_request>& calls) override {
+    if (!llm_.rate_limited()) return blocked_only(calls.size());
     if (auto st = connect(); !st) return st.err();
     const std::string burst = std::to_string(llm_.rate_burst_seconds * 1000);
     for (const auto& c : calls) {
@@ -131,6 +132,23 @@ class redis_rate_limiter final : public rate_limiter {
   }
 
  private:
+  result<std::chrono::milliseconds> blocked_for() override {
+    if (auto st = connect(); !st) return st.err();
+    append({"PTTL", base_ + "blocked"});
+    auto r = read();
+    if (!r) return r.err();
+    // The key lives retry-after + 1 s: what is left of the hold is its TTL - 1 s.
+    long long ttl = (*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : -1;
+    return std::chrono::milliseconds(std::max(0LL, ttl - 1000));
+  }
+
+  /// With no limits configured only a provider's Retry-After holds calls back.
+  result<std::vector<std::int64_t>> blocked_only(std::size_t n) {
+    auto left = blocked_for();
+    if (!left) return left.err();
+    return std::vector<std::int64_t>(n, left->count());
+  }
+
   void append(const std::vector<std::string>& args) {
     std::vector<const char*> argv;
     std::vector<size_t> lens;
@@ -184,6 +202,7 @@ class redis_rate_limiter final : public rate_limiter {
   std::string acquire_sha_, settle_sha_, penalize_sha_;
   redisContext* ctx_ = nullptr;
   std::chrono::steady_clock::time_point down_until_{};
+
 };
 
 }  // namespace

@@ -27,7 +27,5 @@ schemas::task_record task_from_row(const pqxx::row& r, int offset = 0);
 
 schemas::classification_record classification_from_row(const pqxx::row& r);
 
-/// Unfinished task states, as an SQL list.
-#define MQ_ACTIVE_STATES "('queued', 'running', 'retrying')"
 
 }  // namespace mq::store

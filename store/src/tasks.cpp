@@ -31,8 +31,7 @@ std::vector<schemas::task_record> insert_tasks(pqxx::work& tx, const std::string
       "WITH t AS (INSERT INTO tasks (id, tenant_id, kind, subject_id, batch_id, request_id) "
       "SELECT u.id, $1, $2, u.subject_id, NULLIF($5, '')::uuid, NULLIF($6, '') "
       "FROM unnest($3::uuid[], $4::bigint[]) AS u(id, subject_id) "
-      "ON CONFLICT (tenant_id, kind, subject_id) WHERE status IN " MQ_ACTIVE_STATES
-      " DO NOTHING RETURNING *) SELECT " MQ_TASK_COLUMNS " FROM t ORDER BY t.id",
+      "ON CONFLICT (tenant_id, kind, subject_id) WHERE active DO NOTHING RETURNING *) SELECT " MQ_TASK_COLUMNS " FROM t ORDER BY t.id",
       tenant, std::string(kind), array_literal(ids), array_literal(subjects), batch_id,
       request_id);
   std::vector<schemas::task_record> out;
@@ -47,7 +46,7 @@ std::vector<schemas::task_record> active_tasks(pqxx::work& tx, const std::string
   if (subjects.empty()) return out;
   for (const auto& r : tx.exec_params(std::string(task_select) +
                                           "WHERE t.tenant_id = $1 AND t.kind = $2 AND "
-                                          "t.subject_id = ANY($3::bigint[]) AND t.status IN " MQ_ACTIVE_STATES
+                                          "t.subject_id = ANY($3::bigint[]) AND t.active"
                                           " ORDER BY t.subject_id",
                                       tenant, std::string(kind), array_literal(subjects)))
     out.push_back(task_from_row(r));
@@ -203,17 +202,15 @@ result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::s
 }
 
 result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std::string& tenant,
-                                                       const std::string& id) {
+                                                       const std::string& id, bool by_state) {
   return guarded(s, [&](pqxx::connection& c) -> result<std::optional<schemas::batch_record>> {
     pqxx::nontransaction tx(c);
     auto rows = tx.exec_params(
         "SELECT b.id, b.kind, b.total, b.request_id, " MQ_TS("b.created_at") ", "
-        "count(*) FILTER (WHERE t.status = 'queued'), count(*) FILTER (WHERE t.status = 'running'), "
-        "count(*) FILTER (WHERE t.status = 'retrying'), count(*) FILTER (WHERE t.status = 'succeeded'), "
-        "count(*) FILTER (WHERE t.status = 'failed'), count(*) FILTER (WHERE t.status = 'dead'), "
-        "count(*) FILTER (WHERE t.status = 'cancelled'), coalesce(sum(t.llm_calls), 0), "
-        "coalesce(sum(t.tokens_in), 0), coalesce(sum(t.tokens_out), 0), coalesce(sum(t.cost_usd), 0)::float8 "
-        "FROM batches b LEFT JOIN tasks t ON t.batch_id = b.id "
+        "coalesce(sum(p.succeeded), 0), coalesce(sum(p.failed), 0), coalesce(sum(p.dead), 0), "
+        "coalesce(sum(p.cancelled), 0), coalesce(sum(p.llm_calls), 0), coalesce(sum(p.tokens_in), 0), "
+        "coalesce(sum(p.tokens_out), 0), coalesce(sum(p.cost_usd), 0)::float8 "
+        "FROM batches b LEFT JOIN batch_progress p ON p.batch_id = b.id "
         "WHERE b.id = $1 AND b.tenant_id = $2 GROUP BY b.id",
         id, tenant);
     if (rows.empty()) return std::optional<schemas::batch_record>{};
@@ -225,53 +222,87 @@ result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std:
     b.total = r[2].as<int>();
     b.request_id = opt(r[3]);
     b.created_at = r[4].c_str();
-    b.queued = r[5].as<int>();
-    b.running = r[6].as<int>();
-    b.retrying = r[7].as<int>();
-    b.succeeded = r[8].as<int>();
-    b.failed = r[9].as<int>();
-    b.dead = r[10].as<int>();
-    b.cancelled = r[11].as<int>();
-    b.llm_calls = r[12].as<int>();
-    b.tokens_in = r[13].as<long long>();
-    b.tokens_out = r[14].as<long long>();
-    b.cost_usd = r[15].as<double>();
+    b.succeeded = r[5].as<int>();
+    b.failed = r[6].as<int>();
+    b.dead = r[7].as<int>();
+    b.cancelled = r[8].as<int>();
+    b.llm_calls = r[9].as<int>();
+    b.tokens_in = r[10].as<long long>();
+    b.tokens_out = r[11].as<long long>();
+    b.cost_usd = r[12].as<double>();
+    b.queued = b.total - b.succeeded - b.failed - b.dead - b.cancelled;  // unfinished, split below
+    if (by_state && b.queued > 0) {
+      auto split = tx.exec_params(
+          "SELECT count(*) FILTER (WHERE status = 'queued'), count(*) FILTER (WHERE status = 'running'), "
+          "count(*) FILTER (WHERE status = 'retrying') FROM tasks WHERE batch_id = $1",
+          id);
+      b.queued = split[0][0].as<int>();
+      b.running = split[0][1].as<int>();
+      b.retrying = split[0][2].as<int>();
+    }
     return std::optional<schemas::batch_record>{std::move(b)};
   });
 }
 
-status mark_published(pg_session& s, const std::vector<std::string>& task_ids) {
-  if (task_ids.empty()) return ok_status();
+status mark_published(pg_session& s, const std::vector<std::string>& task_ids,
+                      const std::vector<std::string>& batch_ids) {
+  if (task_ids.empty() && batch_ids.empty()) return ok_status();
   return guarded(s, [&](pqxx::connection& c) -> status {
     pqxx::nontransaction tx(c);
-    // Rows a worker is claiming are skipped: the claim sets published_at itself.
-    tx.exec_params(
-        "WITH l AS (SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND published_at IS NULL "
-        "ORDER BY id FOR UPDATE SKIP LOCKED) "
-        "UPDATE tasks t SET published_at = now() FROM l WHERE t.id = l.id",
-        array_literal(task_ids));
+    if (!batch_ids.empty())
+      tx.exec_params("UPDATE batches SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+                     array_literal(batch_ids));
+    // Rows a worker is claiming are skipped: the claim sets published_at itself. Slices
+    // keep each statement's row locks few and short.
+    constexpr std::size_t slice = 500;
+    for (std::size_t at = 0; at < task_ids.size(); at += slice) {
+      std::vector<std::string> part(task_ids.begin() + static_cast<long>(at),
+                                    task_ids.begin() + static_cast<long>(std::min(task_ids.size(), at + slice)));
+      tx.exec_params(
+          "WITH l AS (SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND published_at IS NULL "
+          "ORDER BY id FOR UPDATE SKIP LOCKED) "
+          "UPDATE tasks t SET published_at = now() FROM l WHERE t.id = l.id",
+          array_literal(part));
+    }
     return ok_status();
   });
 }
 
-result<std::vector<schemas::envelope>> unpublished_tasks(pg_session& s, int grace_seconds,
-                                                         int limit) {
-  return guarded(s, [&](pqxx::connection& c) -> result<std::vector<schemas::envelope>> {
+namespace {
+
+schemas::envelope envelope_from_row(const pqxx::row& r) {
+  schemas::envelope e;
+  e.task_id = r[0].c_str();
+  e.tenant_id = r[1].c_str();
+  e.kind = r[2].c_str();
+  e.subject_id = r[3].as<std::int64_t>();
+  e.batch_id = opt(r[4]).value_or("");
+  e.request_id = opt(r[5]).value_or("");
+  return e;
+}
+
+}  // namespace
+
+result<unpublished> unpublished_tasks(pg_session& s, int grace_seconds, int limit) {
+  return guarded(s, [&](pqxx::connection& c) -> result<unpublished> {
     pqxx::nontransaction tx(c);
-    std::vector<schemas::envelope> out;
+    unpublished out;
     for (const auto& r : tx.exec_params(
              "SELECT id, tenant_id, kind, subject_id, batch_id, request_id FROM tasks "
-             "WHERE published_at IS NULL AND status = 'queued' "
+             "WHERE published_at IS NULL AND batch_id IS NULL AND status = 'queued' "
              "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
-             grace_seconds, limit)) {
-      schemas::envelope e;
-      e.task_id = r[0].c_str();
-      e.tenant_id = r[1].c_str();
-      e.kind = r[2].c_str();
-      e.subject_id = r[3].as<std::int64_t>();
-      e.batch_id = opt(r[4]).value_or("");
-      e.request_id = opt(r[5]).value_or("");
-      out.push_back(std::move(e));
+             grace_seconds, limit))
+      out.tasks.push_back(envelope_from_row(r));
+    for (const auto& b : tx.exec_params(
+             "SELECT id FROM batches WHERE published_at IS NULL "
+             "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 5",
+             grace_seconds)) {
+      out.batch_ids.push_back(b[0].c_str());
+      for (const auto& r : tx.exec_params(
+               "SELECT id, tenant_id, kind, subject_id, batch_id, request_id FROM tasks "
+               "WHERE batch_id = $1 AND status = 'queued' AND published_at IS NULL",
+               std::string(b[0].c_str())))
+        out.tasks.push_back(envelope_from_row(r));
     }
     return out;
   });

@@ -199,6 +199,28 @@ TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
   EXPECT_NE(s.workers()[0]->log().find("duplicate acknowledged"), std::string::npos);
 }
 
+TEST_F(Classification, CommittedButUnpublishedWorkIsPublishedByTheOutboxRelay) {
+  stack s;
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: uno.", "Cliente: dos.", "Cliente: tres."});
+  // What a crash between the commit and the broker's confirm leaves: rows, no messages.
+  const auto tenant = s.sql("SELECT id FROM tenants");
+  const auto single = new_uuid(), batch = new_uuid();
+  s.sql("INSERT INTO tasks (id, tenant_id, kind, subject_id) VALUES ('" + single + "', '" + tenant +
+        "', 'classify_meeting', " + std::to_string(ids[0]) + ") RETURNING 1");
+  s.sql("INSERT INTO batches (id, tenant_id, kind, total) VALUES ('" + batch + "', '" + tenant +
+        "', 'classify_meeting', 2) RETURNING 1");
+  for (int i = 1; i < 3; ++i)
+    s.sql("INSERT INTO tasks (id, tenant_id, kind, subject_id, batch_id) VALUES ('" + new_uuid() + "', '" +
+          tenant + "', 'classify_meeting', " + std::to_string(ids[i]) + ", '" + batch + "') RETURNING 1");
+  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+  EXPECT_STREQ(s.wait_task(key, single)["status"].GetString(), "succeeded");
+  auto b = s.wait_batch(key, batch);
+  EXPECT_EQ(b["succeeded"].GetInt(), 2);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM batches WHERE published_at IS NULL"), 0);
+  EXPECT_NE(s.api().log().find("republished unconfirmed tasks"), std::string::npos);
+}
+
 TEST_F(Classification, PoisonMessagesAreDeadLetteredAndWorkKeepsFlowing) {
   stack s;
   auto key = s.create_tenant("acme");

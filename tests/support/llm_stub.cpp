@@ -118,6 +118,21 @@ struct llm_stub::impl {
       stub_reply reply;
       if (req.path == "/v1/embeddings") {
         reply.body = embeddings_body(req.body);
+      } else if (req.path == "/stats") {
+        // Not a model call: answered at once, outside the counters.
+        json::writer w;
+        w.begin_object();
+        w.kv("calls", owner.calls());
+        w.kv("in_flight", owner.in_flight_.load());
+        w.kv("max_in_flight", owner.max_in_flight_.load());
+        w.kv("connections", owner.connections_.load());
+        w.end_object();
+        reply.body = w.take();
+        auto text = std::make_shared<std::string>(raw_head(reply, reply.body.size()) + reply.body);
+        net::async_write(*sock, net::buffer(*text), [this, sock, buf, text](beast::error_code ec, std::size_t) {
+          if (!ec) serve(sock, buf);
+        });
+        return;
       } else if (req.path == "/v1/chat/completions") {
         script s;
         int n;
@@ -156,7 +171,7 @@ struct llm_stub::impl {
         return;  // still "in flight" from the client's point of view
       }
       case stub_reply::action::respond: {
-        auto text = std::make_shared<std::string>(raw_head(r, r.body.size()) + r.body);
+        auto text = r.prepared ? r.prepared : std::make_shared<const std::string>(r.wire());
         net::async_write(*sock, net::buffer(*text), [this, sock, buf, text](beast::error_code ec, std::size_t) {
           done();
           if (!ec) serve(sock, buf);
@@ -186,6 +201,8 @@ struct llm_stub::impl {
     });
   }
 };
+
+std::string stub_reply::wire() const { return raw_head(*this, body.size()) + body; }
 
 llm_stub::llm_stub(unsigned short port, int threads) {
   raise_fd_limit();

@@ -35,6 +35,12 @@ struct stub_reply {
   std::chrono::milliseconds delay{0};
   std::size_t drip_bytes = 1;
   std::chrono::milliseconds drip_every{100};
+  /// The whole HTTP response, prepared once (benchmarks answer the same thing millions
+  /// of times); when set, status, headers and body are ignored.
+  std::shared_ptr<const std::string> prepared;
+
+  /// This reply as bytes on the wire.
+  std::string wire() const;
 
   static stub_reply reset() {
     stub_reply r;

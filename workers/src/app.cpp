@@ -72,9 +72,10 @@ int run(const config::app_config& cfg) {
   // Remote providers answer 429s that every replica must respect; the offline one never does.
   if (ctx->provider != "offline" || cfg.llm.rate_limited()) {
     auto scope = ctx->provider + ":" + ctx->model;
+    if (!cfg.llm.rate_limited()) ctx->hold = std::make_shared<std::atomic<std::int64_t>>(0);
     ctx->limiter = sys.spawn<caf::detached>(actors::limiter, [redis_cfg, llm_cfg = cfg.llm, scope] {
       return store::make_redis_rate_limiter(redis_cfg, llm_cfg, scope);
-    });
+    }, ctx->hold);
   }
   ctx->publisher = std::make_shared<queues::publisher>(cfg.amqp, queues::topology{cfg.amqp.prefix});
   ctx->topology = queues::topology{cfg.amqp.prefix};

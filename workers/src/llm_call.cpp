@@ -1,4 +1,5 @@
 #include <caf/all.hpp>
+#include <random>
 
 #include "mq/core/log.hpp"
 #include "mq/llm/offline.hpp"
@@ -11,6 +12,12 @@ namespace {
 
 using std::chrono::milliseconds;
 
+/// Jitter source; one per scheduler thread (seeding one per job costs a syscall).
+std::mt19937& jitter() {
+  thread_local std::mt19937 rng{std::random_device{}()};
+  return rng;
+}
+
 struct call_state {
   llm::chat_request req;
   std::function<void(result<llm::chat_response>)> done;
@@ -19,22 +26,31 @@ struct call_state {
 
 void send(job_pointer self, std::shared_ptr<call_state> s);
 
-/// Waits for the shared limits, then sends.
+void wait_then(job_pointer self, std::shared_ptr<call_state> s, std::int64_t wait_ms);
+
+/// Waits for the shared limits, then sends. With no limits configured only a provider's
+/// 429 can hold a call, read from the shared hold without asking the limiter.
 void admit(job_pointer self, std::shared_ptr<call_state> s) {
   const auto& ctx = *self->state.ctx;
   if (!ctx.limiter) return send(self, s);
+  if (ctx.hold) {
+    auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return wait_then(self, s, ctx.hold->load() - now);
+  }
   self->request(*ctx.limiter, caf::infinite, actors::acquire_atom::value, self->state.envelope.tenant_id, s->estimate)
-      .then(
-          [self, s](std::int64_t wait_ms) {
-            if (wait_ms <= 0) return send(self, s);
-            const milliseconds wait(wait_ms);
-            if (wait <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
-              return retry_later(self, wait, [self, s] { admit(self, s); });
-            log::info("llm", "deferred by the rate limit", {{}, self->state.envelope.task_id, {}},
-                      {{"wait_ms", std::to_string(wait_ms)}});
-            defer(self, wait, schemas::task_status::queued, nullptr);
-          },
-          [self, s](caf::error&) { send(self, s); });
+      .then([self, s](std::int64_t wait_ms) { wait_then(self, s, wait_ms); },
+            [self, s](caf::error&) { send(self, s); });
+}
+
+/// Sends now, waits holding the delivery, or defers the job, as the wait demands.
+void wait_then(job_pointer self, std::shared_ptr<call_state> s, std::int64_t wait_ms) {
+  if (wait_ms <= 0) return send(self, s);
+  const milliseconds wait(wait_ms);
+  if (wait <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
+    return retry_later(self, wait, [self, s] { admit(self, s); });
+  log::info("llm", "deferred by the rate limit", {{}, self->state.envelope.task_id, {}},
+            {{"wait_ms", std::to_string(wait_ms)}});
+  defer(self, wait, schemas::task_status::queued, nullptr);
 }
 
 void send(job_pointer self, std::shared_ptr<call_state> s) {
@@ -52,7 +68,7 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
               usage.tokens_out += r.tokens_out;
               usage.latency_ms += static_cast<int>(r.latency.count());
               if (!r.model.empty()) usage.model = r.model;
-              if (ctx.limiter)
+              if (ctx.limiter && !ctx.hold)
                 self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate,
                            std::int64_t{r.tokens_in + r.tokens_out});
               return s->done(std::move(*out.response));
@@ -60,7 +76,7 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
             const error err = *out.err;
             if (ctx.limiter) {
               // A failed call used no tokens: give the estimate back.
-              self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate, std::int64_t{0});
+              if (!ctx.hold) self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate, std::int64_t{0});
               if (out.http_status == 429)
                 self->send(*ctx.limiter, actors::penalize_atom::value,
                            static_cast<std::int64_t>(out.retry_after.value_or(milliseconds(0)).count()));
@@ -77,7 +93,7 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
             }
             const auto delay = llm::retry_delay(failed, milliseconds(ctx.llm_cfg.backoff_base_ms),
                                                 milliseconds(ctx.llm_cfg.backoff_max_ms), out.retry_after,
-                                                self->state.rng);
+                                                jitter());
             if (delay <= milliseconds(ctx.llm_cfg.hold_max_ms))
               return retry_later(self, delay, [self, s] { admit(self, s); });
             defer(self, delay, schemas::task_status::retrying, &err);

@@ -49,6 +49,7 @@ using limiter_actor = caf::typed_actor<
     caf::replies_to<acquire_atom, std::string, std::int64_t>::with<std::int64_t>,  // tenant, tokens -> wait ms
     caf::reacts_to<settle_atom, std::string, std::int64_t, std::int64_t>,           // tenant, estimate, actual
     caf::reacts_to<penalize_atom, std::int64_t>,                                    // retry-after ms
+    caf::reacts_to<tick_atom>,
     caf::reacts_to<flush_atom>>;
 
 /// Dispatcher: one job actor per delivery, monitored; relays each job's settlement to

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -17,6 +19,12 @@ struct consumer_state {
   bool polling = false;          ///< A poll message is queued.
   bool draining = false;
   int reconnect_ms = 100;
+  /// Delivered and not yet settled, in tag order (tags of this generation).
+  std::set<std::uint64_t> outstanding;
+  /// Finished but not yet acknowledged to the broker: waiting for the tags before them so
+  /// that one "multiple" ack settles them all (each ack is a Raft command in a quorum queue).
+  std::set<std::uint64_t> to_ack;
+  std::chrono::steady_clock::time_point oldest_to_ack{};
   static inline const char* name = "consumer";
 };
 

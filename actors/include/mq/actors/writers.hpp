@@ -1,5 +1,6 @@
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -32,17 +33,25 @@ struct cache_state {
   static inline const char* name = "cache_writer";
 };
 
+/// Unix milliseconds until which a provider 429 holds every call back; shared by the
+/// limiter (writer) and the jobs (readers) when no limits are configured, so a call
+/// then needs no round trip to the limiter.
+using shared_hold = std::shared_ptr<std::atomic<std::int64_t>>;
+
 /// State of the rate limiter.
 struct limiter_state {
+  shared_hold hold;
   std::unique_ptr<store::rate_limiter> limiter;
   std::vector<std::pair<store::limit_request, caf::typed_response_promise<std::int64_t>>> waiting;
   bool flush_queued = false;
   static inline const char* name = "limiter";
 };
 
-/// Rate limiter behavior (spawn detached); batches acquisitions like pg_writer.
+/// Rate limiter behavior (spawn detached); batches acquisitions like pg_writer. With
+/// `hold` (no limits configured) it refreshes the shared hold from Redis every 200 ms.
 limiter_actor::behavior_type limiter(limiter_actor::stateful_pointer<limiter_state> self,
-                                     std::function<std::unique_ptr<store::rate_limiter>()> make_limiter);
+                                     std::function<std::unique_ptr<store::rate_limiter>()> make_limiter,
+                                     shared_hold hold);
 
 /// Redis cache writer behavior (spawn detached); batches like pg_writer.
 cache_actor::behavior_type cache_writer(cache_actor::stateful_pointer<cache_state> self,

@@ -43,7 +43,7 @@ struct http_reply {
   }
 };
 
-/// Many HTTP calls in flight on one thread through libcurl's multi interface: no
+/// Many HTTP calls in flight on one thread through libcurl's multi socket interface (epoll): no
 /// thread per call. Connections are kept alive and reused; HTTP/2 is multiplexed where
 /// the server offers it. Connect and total timeouts are curl's; first-byte and idle
 /// timeouts are enforced by the engine, which scans its transfers every 25 ms at most.

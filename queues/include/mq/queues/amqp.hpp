@@ -73,7 +73,8 @@ class connection {
   /// Waits up to `timeout` for a delivery; nullopt on timeout; unavailable once the
   /// connection is lost (then call open() again).
   result<std::optional<delivery>> next(std::chrono::milliseconds timeout);
-  status ack(std::uint64_t tag);
+  /// Acknowledges `tag`, or with `multiple` every unsettled delivery up to it.
+  status ack(std::uint64_t tag, bool multiple = false);
   /// Negative acknowledgement; requeue=false dead-letters the message.
   status nack(std::uint64_t tag, bool requeue);
   /// Stops all consumers (for draining); deliveries in flight may still be acked.

@@ -66,7 +66,8 @@ struct task_record {
 /// The task's public JSON, the same whether it is read from Redis or Postgres.
 std::string to_json(const task_record& t);
 
-/// Counts of a batch's tasks by state.
+/// Counts of a batch's tasks by state (queued holds every unfinished task unless the
+/// split was asked for).
 struct batch_record {
   std::string id;
   std::string tenant_id;
@@ -81,7 +82,8 @@ struct batch_record {
   int pending() const { return queued + running + retrying; }
 };
 
-std::string to_json(const batch_record& b);
+/// The batch's JSON; `by_state` adds the split of unfinished tasks.
+std::string to_json(const batch_record& b, bool by_state = false);
 
 /// How an LLM answer was produced; stored with every result.
 struct llm_usage {

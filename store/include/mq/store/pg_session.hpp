@@ -14,7 +14,8 @@ namespace mq::store {
 /// -> validation_failed, anything else -> internal.
 class pg_session {
  public:
-  explicit pg_session(std::string conninfo);
+  /// `on_connect` runs on every new connection (session settings).
+  explicit pg_session(std::string conninfo, std::string on_connect = {});
   ~pg_session();
   pg_session(const pg_session&) = delete;
   pg_session& operator=(const pg_session&) = delete;

@@ -36,6 +36,8 @@ class rate_limiter {
   /// The provider answered 429: tighten the model's limits by the configured factor for
   /// the configured time, and hold every call back for `retry_after`.
   virtual status penalize(std::chrono::milliseconds retry_after) = 0;
+  /// What is left of the hold a provider 429 put on every replica (0 when none).
+  virtual result<std::chrono::milliseconds> blocked_for() = 0;
 };
 
 /// The limiter over Redis (GCRA in Lua scripts, using Redis's clock so replicas agree).

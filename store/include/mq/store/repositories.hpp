@@ -105,14 +105,24 @@ result<enqueued_batch> queue_unclassified(pg_session& s, const std::string& tena
 
 result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::string& tenant,
                                                      const std::string& id);
+/// A batch with its counts. Finished counts come from counters (constant cost); the
+/// split of unfinished tasks into queued, running and retrying is read only when
+/// `by_state` (it scans the batch), otherwise all of them count as queued.
 result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std::string& tenant,
-                                                       const std::string& id);
+                                                       const std::string& id, bool by_state = false);
 
-/// Outbox: marks tasks whose publish the broker confirmed.
-status mark_published(pg_session& s, const std::vector<std::string>& task_ids);
-/// Outbox: queued tasks older than `grace_seconds` with no confirmed publish, oldest first.
-result<std::vector<schemas::envelope>> unpublished_tasks(pg_session& s, int grace_seconds,
-                                                         int limit);
+/// Outbox: marks tasks whose publish the broker confirmed, and the batches whose whole
+/// publish it confirmed (their tasks are then covered without a mark of their own).
+status mark_published(pg_session& s, const std::vector<std::string>& task_ids,
+                      const std::vector<std::string>& batch_ids = {});
+/// Outbox: queued tasks older than `grace_seconds` with no confirmed publish (single
+/// tasks, and the tasks of unconfirmed batches), oldest first, with the batches they
+/// complete (mark those once the tasks are confirmed).
+struct unpublished {
+  std::vector<schemas::envelope> tasks;
+  std::vector<std::string> batch_ids;
+};
+result<unpublished> unpublished_tasks(pg_session& s, int grace_seconds, int limit);
 
 // ---- LLM usage ----
 

@@ -5,10 +5,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
-#include <random>
 #include <vector>
 
 #include "mq/actors/actors.hpp"
+#include "mq/actors/writers.hpp"
 #include "mq/config/config.hpp"
 #include "mq/queues/amqp.hpp"
 #include "mq/store/result_cache.hpp"
@@ -21,6 +21,7 @@ struct job_context {
   actors::cache_actor cache;
   actors::llm_actor llm;
   std::optional<actors::limiter_actor> limiter;  ///< Absent when nothing is rate limited.
+  actors::shared_hold hold;  ///< Set when only provider 429s hold calls (no limits configured).
   std::shared_ptr<queues::publisher> publisher;  ///< Delayed retries.
   queues::topology topology;
   store::cache_keys keys;
@@ -46,7 +47,6 @@ struct job_state {
   int outage_retries = 0;            ///< Consecutive waits for Postgres to come back.
   std::function<void()> on_retry;    ///< What the next retry message runs.
   std::function<void(bool)> on_published;  ///< What a publish confirmation runs.
-  std::mt19937 rng{std::random_device{}()};
   static inline const char* name = "job";
 };
 
