@@ -1,5 +1,7 @@
 #include "outbox.hpp"
 
+#include <atomic>
+
 #include "mq/core/log.hpp"
 #include "mq/store/repositories.hpp"
 #include "services.hpp"
@@ -26,35 +28,42 @@ void outbox_relay::run() {
     if (busy_) continue;
     busy_ = true;
     auto submitted = s_.db.submit([this](store::pg_session& db) {
-      auto due = store::unpublished_tasks(db, s_.cfg.api.outbox_grace_seconds, 1000);
       auto release = [this] {
         std::lock_guard<std::mutex> l(mu_);
         busy_ = false;
       };
-      if (!due || (due->tasks.empty() && due->batch_ids.empty())) return release();
-      std::vector<schemas::task_record> tasks;
-      for (const auto& e : due->tasks) {
-        schemas::task_record t;
-        t.id = e.task_id;
-        t.tenant_id = e.tenant_id;
-        t.kind = e.kind;
-        t.subject_id = e.subject_id;
-        if (!e.batch_id.empty()) t.batch_id = e.batch_id;
-        if (!e.request_id.empty()) t.request_id = e.request_id;
-        tasks.push_back(std::move(t));
-      }
-      const auto n = tasks.size();
-      // Every task is marked on its own here, and the batches once all their tasks are out.
-      auto batches = due->batch_ids;
-      s_.publish_tasks(tasks, [this, n, release, batches](status st) {
-        if (st) {
-          log::info("outbox", "republished unconfirmed tasks", {}, {{"count", std::to_string(n)}});
-          s_.db.submit([batches](store::pg_session& db) { store::mark_published(db, {}, batches); });
-        } else {
-          log::warn("outbox", "republish failed; will retry", {}, {{"error", st.err().internal}});
+      auto due = store::unpublished_groups(db, s_.cfg.api.outbox_grace_seconds, 20);
+      if (!due || due->empty()) return release();
+      auto left = std::make_shared<std::atomic<std::size_t>>(due->size());
+      for (auto& group : *due) {
+        std::vector<schemas::task_record> tasks;
+        for (const auto& e : group.tasks) {
+          schemas::task_record t;
+          t.id = e.task_id;
+          t.tenant_id = e.tenant_id;
+          t.kind = e.kind;
+          t.subject_id = e.subject_id;
+          if (!e.batch_id.empty()) t.batch_id = e.batch_id;
+          if (!e.request_id.empty()) t.request_id = e.request_id;
+          tasks.push_back(std::move(t));
         }
-        release();
-      });
+        const auto n = tasks.size();
+        auto finished = [left, release] {
+          if (--*left == 0) release();
+        };
+        if (tasks.empty()) {  // everything already ran: only the mark is missing
+          store::mark_published(db, {group.id});
+          finished();
+          continue;
+        }
+        s_.publish_tasks(tasks, [n, finished](status st) {
+          if (st)
+            log::info("outbox", "republished unconfirmed tasks", {}, {{"count", std::to_string(n)}});
+          else
+            log::warn("outbox", "republish failed; will retry", {}, {{"error", st.err().internal}});
+          finished();
+        }, group.id);
+      }
     });
     if (!submitted) busy_ = false;
   }

@@ -20,13 +20,10 @@ std::string accepted_task_json(const schemas::task_record& t, bool deduplicated)
   return "{\"deduplicated\":" + std::string(deduplicated ? "true" : "false") + "," + body.substr(1);
 }
 
-/// Answers 202 once `tasks` (all of `batch_id`, when given) are confirmed by the broker,
-/// or 503 when the broker did not confirm (the committed tasks stay in the outbox and the
-/// relay publishes them).
+/// Answers 202 once `tasks` are confirmed by the broker, or 503 when the broker did not
+/// confirm (the committed tasks stay in the outbox and the relay publishes them).
 void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::task_record> tasks,
-                         std::function<void()> accept, std::string batch_id = {}) {
-  std::vector<std::string> batches;
-  if (!batch_id.empty()) batches.push_back(std::move(batch_id));
+                         std::string outbox_id, std::function<void()> accept) {
   s.publish_tasks(tasks, [c, accept = std::move(accept)](status st) {
     if (!st) {
       auto e = make_error(errc::unavailable,
@@ -36,7 +33,7 @@ void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::ta
       return c->fail(e);
     }
     accept();
-  }, std::move(batches));
+  }, std::move(outbox_id));
 }
 
 void write_ids(json::writer& w, const char* key, const std::vector<schemas::task_record>& tasks) {
@@ -48,8 +45,8 @@ void write_ids(json::writer& w, const char* key, const std::vector<schemas::task
 
 void accept_batch(services& s, const call_ptr& c, store::enqueued_batch b) {
   auto created = b.created;
-  auto batch_id = b.batch ? b.batch->id : std::string();
-  publish_then_accept(s, c, std::move(created), [c, b = std::move(b)] {
+  auto outbox_id = b.outbox_id;
+  publish_then_accept(s, c, std::move(created), std::move(outbox_id), [c, b = std::move(b)] {
     json::writer w;
     w.begin_object();
     w.kv("batch_id", b.batch ? std::optional<std::string>(b.batch->id) : std::nullopt);
@@ -61,22 +58,15 @@ void accept_batch(services& s, const call_ptr& c, store::enqueued_batch b) {
     w.end_object();
     if (!b.batch) return c->reply(200, w.take());
     c->reply(202, w.take(), {{"Location", batches_path + b.batch->id}});
-  }, std::move(batch_id));
+  });
 }
 
 void classify_one(services& s, const call_ptr& c) {
   auto id = parse_id(c->params["meetingId"]);
   if (!id) return c->fail(make_error(errc::not_found, "meeting not found"));
-  s.with_db(c, [&s, c, id = *id](store::pg_session& db) {
-    auto r = store::enqueue_task(db, c->tenant, schemas::kinds::classify_meeting, id, c->request_id);
+  s.classify.submit({c->tenant, *id, c->request_id}, [c](result<store::enqueued_task> r) {
     if (!r) return c->fail(r.err());
-    auto task = r->task;
-    const bool dedup = !r->created;
-    auto accept = [c, task, dedup] {
-      c->reply(202, accepted_task_json(task, dedup), {{"Location", tasks_path + task.id}});
-    };
-    if (dedup) return accept();  // already durable and published (or in the outbox)
-    publish_then_accept(s, c, {task}, accept);
+    c->reply(202, accepted_task_json(r->task, !r->created), {{"Location", tasks_path + r->task.id}});
   });
 }
 

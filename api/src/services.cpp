@@ -30,7 +30,8 @@ services::services(const config::app_config& c)
             [redis = c.redis] { return store::make_redis_cache(redis); }),
       publisher(c.amqp, queues::topology{c.amqp.prefix}),
       keys{c.redis.key_prefix},
-      auth(std::chrono::seconds(c.api.auth_cache_seconds)) {}
+      auth(std::chrono::seconds(c.api.auth_cache_seconds)),
+      classify(*this, std::string(schemas::kinds::classify_meeting)) {}
 
 void services::with_db(const call_ptr& c, std::function<void(store::pg_session&)> fn) {
   if (!db.submit(std::move(fn)))
@@ -43,9 +44,8 @@ void services::with_cache(const call_ptr&, std::function<void(store::result_cach
 }
 
 void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
-                             std::function<void(status)> done, std::vector<std::string> batch_ids) {
+                             std::function<void(status)> done, std::string outbox_id) {
   std::vector<queues::outgoing> msgs;
-  std::vector<std::string> ids;
   msgs.reserve(tasks.size());
   for (const auto& t : tasks) {
     schemas::envelope e{t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id.value_or(""),
@@ -56,14 +56,12 @@ void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
     m.message_id = t.id;
     if (t.request_id) m.headers.emplace_back("x-request-id", *t.request_id);
     msgs.push_back(std::move(m));
-    if (batch_ids.empty()) ids.push_back(t.id);
   }
-  publisher.publish(std::move(msgs), [this, ids = std::move(ids), batch_ids = std::move(batch_ids),
-                                      done = std::move(done)](status st) {
-    if (st) {
+  publisher.publish(std::move(msgs), [this, outbox_id = std::move(outbox_id), done = std::move(done)](status st) {
+    if (st && !outbox_id.empty()) {
       // Outbox mark; losing it only means the relay republishes, and workers dedupe.
-      db.submit([ids, batch_ids](store::pg_session& s) {
-        auto marked = store::mark_published(s, ids, batch_ids);
+      db.submit([outbox_id](store::pg_session& s) {
+        auto marked = store::mark_published(s, {outbox_id});
         if (!marked) log::warn("outbox", "could not mark tasks published", {}, {{"error", marked.err().internal}});
       });
     }

@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "acceptor.hpp"
 #include "call.hpp"
 #include "mq/config/config.hpp"
 #include "mq/core/blocking_pool.hpp"
@@ -43,6 +44,7 @@ struct services {
   queues::publisher publisher;
   store::cache_keys keys;
   auth_cache auth;
+  acceptor classify;  ///< Group commit of single classification jobs.
 
   /// Runs `fn` on a database thread; answers 503 at once if too much is queued.
   void with_db(const call_ptr& c, std::function<void(store::pg_session&)> fn);
@@ -51,10 +53,9 @@ struct services {
                   std::function<void()> fallback);
 
   /// Publishes the tasks' envelopes with confirms, then calls `done` (on the publisher
-  /// thread). Confirmed tasks are marked published in the outbox: through `batch_ids`
-  /// when they are whole batches, else one by one.
+  /// thread); once confirmed, marks their outbox group published.
   void publish_tasks(const std::vector<schemas::task_record>& tasks, std::function<void(status)> done,
-                     std::vector<std::string> batch_ids = {});
+                     std::string outbox_id);
 };
 
 /// Authenticates the call's bearer key (401 on failure), then runs `next` with

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <map>
 #include <set>
+#include <tuple>
 
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
@@ -73,6 +75,18 @@ void drop_newly_classified(pqxx::work& tx, std::vector<schemas::task_record>& cr
                 created.end());
 }
 
+/// Records the outbox group of `created` (one row, whatever their number); returns its
+/// id, or "" when nothing was created.
+std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record>& created) {
+  if (created.empty()) return {};
+  std::vector<std::string> ids;
+  ids.reserve(created.size());
+  for (const auto& t : created) ids.push_back(t.id);
+  std::string id = new_uuid();
+  tx.exec_params("INSERT INTO outbox (id, task_ids) VALUES ($1, $2::uuid[])", id, array_literal(ids));
+  return id;
+}
+
 /// Creates the batch for `subjects`; the batch row is dropped again if nothing was new.
 /// With `only_unclassified`, meetings classified meanwhile are left out.
 enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string_view kind,
@@ -86,6 +100,7 @@ enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string
       batch_id, tenant, std::string(kind), request_id);
   out.created = insert_tasks(tx, tenant, kind, subjects, batch_id, request_id);
   if (only_unclassified) drop_newly_classified(tx, out.created);
+  out.outbox_id = record_outbox(tx, out.created);
   std::set<std::int64_t> created_subjects;
   for (const auto& t : out.created) created_subjects.insert(t.subject_id);
   std::vector<std::int64_t> skipped;
@@ -112,29 +127,104 @@ enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string
 
 }  // namespace
 
-result<enqueued_task> enqueue_task(pg_session& s, const std::string& tenant,
-                                   std::string_view kind, std::int64_t subject_id,
-                                   const std::string& request_id) {
-  return guarded(s, [&](pqxx::connection& c) -> result<enqueued_task> {
+result<enqueued_group> enqueue_tasks(pg_session& s, std::string_view kind,
+                                     const std::vector<enqueue_request>& requests) {
+  return guarded(s, [&](pqxx::connection& c) -> result<enqueued_group> {
     const char* table = subject_table(kind);
     if (!table) return make_error(errc::internal, "unknown job kind", std::string(kind));
-    // Two rounds at most: the unfinished task we collided with may finish in between.
-    for (int round = 0; round < 2; ++round) {
-      pqxx::work tx(c);
-      if (tx.exec_params(std::string("SELECT 1 FROM ") + table + " WHERE id = $1 AND tenant_id = $2",
-                         static_cast<long long>(subject_id), tenant)
-              .empty())
-        return make_error(errc::not_found, "meeting " + std::to_string(subject_id) + " not found");
-      auto created = insert_tasks(tx, tenant, kind, {subject_id}, "", request_id);
-      if (!created.empty()) {
-        tx.commit();
-        return enqueued_task{std::move(created.front()), true};
+    enqueued_group out;
+    out.outcomes.assign(requests.size(), make_error(errc::not_found, "not found"));
+    // Requests in (tenant, subject) order: concurrent group inserts then take the unique
+    // index's locks in one order and cannot deadlock on each other.
+    std::vector<std::size_t> order(requests.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+      return std::tie(requests[a].tenant, requests[a].subject_id) < std::tie(requests[b].tenant, requests[b].subject_id);
+    });
+    std::vector<std::size_t> pending = order;
+    std::vector<schemas::task_record> created_all;
+    pqxx::work tx(c);
+    // Two rounds at most: a task we collided with may finish in between.
+    for (int round = 0; round < 2 && !pending.empty(); ++round) {
+      std::vector<std::string> ids, tenants, requests_ids;
+      std::vector<std::int64_t> subjects;
+      for (auto i : pending) {
+        ids.push_back(new_uuid());
+        tenants.push_back(requests[i].tenant);
+        subjects.push_back(requests[i].subject_id);
+        requests_ids.push_back(requests[i].request_id);
       }
-      auto existing = active_tasks(tx, tenant, kind, {subject_id});
-      tx.commit();
-      if (!existing.empty()) return enqueued_task{std::move(existing.front()), false};
+      std::map<std::string, std::size_t> by_id;
+      for (std::size_t k = 0; k < pending.size(); ++k) by_id[ids[k]] = pending[k];
+      for (const auto& r : tx.exec_params(
+               std::string("WITH t AS (INSERT INTO tasks (id, tenant_id, kind, subject_id, request_id) "
+                           "SELECT u.id, u.tenant_id, $5, u.subject_id, NULLIF(u.request_id, '') "
+                           "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY "
+                           "AS u(id, tenant_id, subject_id, request_id, ord) "
+                           "WHERE EXISTS (SELECT 1 FROM ") + table +
+                   " m WHERE m.id = u.subject_id AND m.tenant_id = u.tenant_id) ORDER BY u.ord "
+                   "ON CONFLICT (tenant_id, kind, subject_id) WHERE active DO NOTHING RETURNING *) "
+                   "SELECT " MQ_TASK_COLUMNS " FROM t",
+               array_literal(ids), array_literal(tenants), array_literal(subjects), array_literal(requests_ids),
+               std::string(kind))) {
+        auto task = task_from_row(r);
+        out.outcomes[by_id.at(task.id)] = enqueued_task{task, true};
+        created_all.push_back(std::move(task));
+      }
+      // The rest: an unfinished task already exists (deduplicated), or no such subject.
+      std::vector<std::size_t> rest;
+      for (auto i : pending)
+        if (!out.outcomes[i]) rest.push_back(i);
+      pending.clear();
+      if (rest.empty()) break;
+      std::vector<std::string> rest_tenants;
+      std::vector<std::int64_t> rest_subjects;
+      for (auto i : rest) {
+        rest_tenants.push_back(requests[i].tenant);
+        rest_subjects.push_back(requests[i].subject_id);
+      }
+      std::map<std::pair<std::string, std::int64_t>, schemas::task_record> active;
+      for (const auto& r : tx.exec_params(
+               "SELECT " MQ_TASK_COLUMNS " FROM tasks t JOIN unnest($1::uuid[], $2::bigint[]) AS u(tenant_id, subject_id) "
+               "ON t.tenant_id = u.tenant_id AND t.subject_id = u.subject_id WHERE t.kind = $3 AND t.active",
+               array_literal(rest_tenants), array_literal(rest_subjects), std::string(kind))) {
+        auto task = task_from_row(r);
+        active.emplace(std::make_pair(task.tenant_id, task.subject_id), std::move(task));
+      }
+      std::vector<std::int64_t> missing_subjects;
+      std::vector<std::string> missing_tenants;
+      for (auto i : rest) {
+        auto it = active.find({requests[i].tenant, requests[i].subject_id});
+        if (it != active.end()) {
+          out.outcomes[i] = enqueued_task{it->second, false};
+        } else {
+          pending.push_back(i);  // finished meanwhile, or not the tenant's
+          missing_subjects.push_back(requests[i].subject_id);
+          missing_tenants.push_back(requests[i].tenant);
+        }
+      }
+      if (pending.empty()) break;
+      // Only requests whose subject exists are worth another round.
+      std::set<std::pair<std::string, std::int64_t>> exists;
+      for (const auto& r : tx.exec_params(std::string("SELECT m.tenant_id, m.id FROM ") + table +
+                                              " m JOIN unnest($1::uuid[], $2::bigint[]) AS u(tenant_id, id) "
+                                              "ON m.id = u.id AND m.tenant_id = u.tenant_id",
+                                          array_literal(missing_tenants), array_literal(missing_subjects)))
+        exists.emplace(r[0].c_str(), r[1].as<std::int64_t>());
+      std::vector<std::size_t> retry;
+      for (auto i : pending) {
+        if (exists.count({requests[i].tenant, requests[i].subject_id}))
+          retry.push_back(i);
+        else
+          out.outcomes[i] = make_error(errc::not_found, "meeting " + std::to_string(requests[i].subject_id) + " not found");
+      }
+      pending = std::move(retry);
     }
-    return make_error(errc::conflict, "the meeting's task changed state; try again");
+    for (auto i : pending)
+      out.outcomes[i] = make_error(errc::conflict, "the meeting's task changed state; try again");
+    out.outbox_id = record_outbox(tx, created_all);
+    tx.commit();
+    return out;
   });
 }
 
@@ -244,65 +334,41 @@ result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std:
   });
 }
 
-status mark_published(pg_session& s, const std::vector<std::string>& task_ids,
-                      const std::vector<std::string>& batch_ids) {
-  if (task_ids.empty() && batch_ids.empty()) return ok_status();
+status mark_published(pg_session& s, const std::vector<std::string>& outbox_ids) {
+  if (outbox_ids.empty()) return ok_status();
   return guarded(s, [&](pqxx::connection& c) -> status {
     pqxx::nontransaction tx(c);
-    if (!batch_ids.empty())
-      tx.exec_params("UPDATE batches SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
-                     array_literal(batch_ids));
-    // Rows a worker is claiming are skipped: the claim sets published_at itself. Slices
-    // keep each statement's row locks few and short.
-    constexpr std::size_t slice = 500;
-    for (std::size_t at = 0; at < task_ids.size(); at += slice) {
-      std::vector<std::string> part(task_ids.begin() + static_cast<long>(at),
-                                    task_ids.begin() + static_cast<long>(std::min(task_ids.size(), at + slice)));
-      tx.exec_params(
-          "WITH l AS (SELECT id FROM tasks WHERE id = ANY($1::uuid[]) AND published_at IS NULL "
-          "ORDER BY id FOR UPDATE SKIP LOCKED) "
-          "UPDATE tasks t SET published_at = now() FROM l WHERE t.id = l.id",
-          array_literal(part));
-    }
+    tx.exec_params("UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+                   array_literal(outbox_ids));
     return ok_status();
   });
 }
 
-namespace {
-
-schemas::envelope envelope_from_row(const pqxx::row& r) {
-  schemas::envelope e;
-  e.task_id = r[0].c_str();
-  e.tenant_id = r[1].c_str();
-  e.kind = r[2].c_str();
-  e.subject_id = r[3].as<std::int64_t>();
-  e.batch_id = opt(r[4]).value_or("");
-  e.request_id = opt(r[5]).value_or("");
-  return e;
-}
-
-}  // namespace
-
-result<unpublished> unpublished_tasks(pg_session& s, int grace_seconds, int limit) {
-  return guarded(s, [&](pqxx::connection& c) -> result<unpublished> {
+result<std::vector<outbox_group>> unpublished_groups(pg_session& s, int grace_seconds, int limit) {
+  return guarded(s, [&](pqxx::connection& c) -> result<std::vector<outbox_group>> {
     pqxx::nontransaction tx(c);
-    unpublished out;
-    for (const auto& r : tx.exec_params(
-             "SELECT id, tenant_id, kind, subject_id, batch_id, request_id FROM tasks "
-             "WHERE published_at IS NULL AND batch_id IS NULL AND status = 'queued' "
+    std::vector<outbox_group> out;
+    for (const auto& g : tx.exec_params(
+             "SELECT id, task_ids::text FROM outbox WHERE published_at IS NULL "
              "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
-             grace_seconds, limit))
-      out.tasks.push_back(envelope_from_row(r));
-    for (const auto& b : tx.exec_params(
-             "SELECT id FROM batches WHERE published_at IS NULL "
-             "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT 5",
-             grace_seconds)) {
-      out.batch_ids.push_back(b[0].c_str());
+             grace_seconds, limit)) {
+      outbox_group group;
+      group.id = g[0].c_str();
+      // Only what is still waiting to run needs a message again.
       for (const auto& r : tx.exec_params(
                "SELECT id, tenant_id, kind, subject_id, batch_id, request_id FROM tasks "
-               "WHERE batch_id = $1 AND status = 'queued' AND published_at IS NULL",
-               std::string(b[0].c_str())))
-        out.tasks.push_back(envelope_from_row(r));
+               "WHERE id = ANY($1::uuid[]) AND status = 'queued'",
+               std::string(g[1].c_str()))) {
+        schemas::envelope e;
+        e.task_id = r[0].c_str();
+        e.tenant_id = r[1].c_str();
+        e.kind = r[2].c_str();
+        e.subject_id = r[3].as<std::int64_t>();
+        e.batch_id = opt(r[4]).value_or("");
+        e.request_id = opt(r[5]).value_or("");
+        group.tasks.push_back(std::move(e));
+      }
+      out.push_back(std::move(group));
     }
     return out;
   });

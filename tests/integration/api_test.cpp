@@ -3,7 +3,12 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <map>
+#include <mutex>
+#include <random>
 #include <regex>
+#include <thread>
 
 #include "mq/core/ids.hpp"
 #include "stack.hpp"
@@ -256,6 +261,52 @@ TEST_F(Api, ManyMeetingsInOneRequestComeBackInOrderWithSharedEntities) {
   EXPECT_EQ(one.status, 201);
   EXPECT_EQ(parse(one.body)["client"]["id"].GetInt64(), m[2]["client"]["id"].GetInt64());
   EXPECT_EQ(one.header("location"), "/api/v1/meetings/" + std::to_string(parse(one.body)["id"].GetInt64()));
+}
+
+TEST_F(Api, ConcurrentSingleJobsAreAcceptedOnceEachAcrossTenants) {
+  // Single submissions are committed in groups; whatever shares a group, each answer
+  // must be its own: one task per meeting, created once, 404 for another tenant's id.
+  stack s({.workers = 0});
+  const std::string keys[2] = {s.create_tenant("acme"), s.create_tenant("globex")};
+  std::vector<std::pair<int, long long>> jobs;
+  for (int t = 0; t < 2; ++t) {
+    std::vector<std::string> transcripts;
+    for (int i = 0; i < 60; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i));
+    for (auto id : s.add_meetings(keys[t], transcripts)) jobs.emplace_back(t, id);
+  }
+  std::mutex mu;
+  std::map<long long, std::vector<std::pair<std::string, bool>>> answers;  // meeting -> (task, dedup)
+  std::vector<std::string> wrong;
+  std::vector<std::thread> threads;
+  for (int n = 0; n < 6; ++n)
+    threads.emplace_back([&, n] {
+      auto mine = jobs;
+      std::shuffle(mine.begin(), mine.end(), std::mt19937(static_cast<unsigned>(n)));
+      for (const auto& [t, id] : mine) {
+        auto r = http_call("POST", s.url("/api/v1/workers/classify/" + std::to_string(id)), "",
+                           {"Authorization: Bearer " + keys[t]});
+        auto other = http_call("POST", s.url("/api/v1/workers/classify/" + std::to_string(id)), "",
+                               {"Authorization: Bearer " + keys[1 - t]});
+        std::lock_guard<std::mutex> lock(mu);
+        if (r.status != 202) wrong.push_back(std::to_string(r.status) + " " + r.body);
+        if (other.status != 404) wrong.push_back("other tenant: " + std::to_string(other.status) + " " + other.body);
+        if (r.status == 202) {
+          auto doc = parse(r.body);
+          answers[id].emplace_back(doc["task_id"].GetString(), doc["deduplicated"].GetBool());
+        }
+      }
+    });
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(wrong.empty()) << wrong.front();
+  ASSERT_EQ(answers.size(), jobs.size());
+  for (const auto& [id, list] : answers) {
+    ASSERT_EQ(list.size(), 6u);
+    EXPECT_EQ(std::count_if(list.begin(), list.end(), [](const auto& a) { return !a.second; }), 1)
+        << "meeting " << id << " must be created exactly once";
+    for (const auto& a : list) EXPECT_EQ(a.first, list.front().first) << "meeting " << id;
+  }
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks"), 120);
+  EXPECT_EQ(s.queue("classify_meeting").messages, 120u) << "each accepted task published once";
 }
 
 }  // namespace

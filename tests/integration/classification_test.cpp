@@ -203,21 +203,26 @@ TEST_F(Classification, CommittedButUnpublishedWorkIsPublishedByTheOutboxRelay) {
   stack s;
   auto key = s.create_tenant("acme");
   auto ids = s.add_meetings(key, {"Cliente: uno.", "Cliente: dos.", "Cliente: tres."});
-  // What a crash between the commit and the broker's confirm leaves: rows, no messages.
+  // What a crash between the commit and the broker's confirm leaves: the tasks and their
+  // unconfirmed outbox groups, no messages.
   const auto tenant = s.sql("SELECT id FROM tenants");
   const auto single = new_uuid(), batch = new_uuid();
   s.sql("INSERT INTO tasks (id, tenant_id, kind, subject_id) VALUES ('" + single + "', '" + tenant +
         "', 'classify_meeting', " + std::to_string(ids[0]) + ") RETURNING 1");
+  s.sql("INSERT INTO outbox (id, task_ids) VALUES ('" + new_uuid() + "', ARRAY['" + single + "']::uuid[]) RETURNING 1");
   s.sql("INSERT INTO batches (id, tenant_id, kind, total) VALUES ('" + batch + "', '" + tenant +
         "', 'classify_meeting', 2) RETURNING 1");
+  std::vector<std::string> in_batch{new_uuid(), new_uuid()};
   for (int i = 1; i < 3; ++i)
-    s.sql("INSERT INTO tasks (id, tenant_id, kind, subject_id, batch_id) VALUES ('" + new_uuid() + "', '" +
+    s.sql("INSERT INTO tasks (id, tenant_id, kind, subject_id, batch_id) VALUES ('" + in_batch[i - 1] + "', '" +
           tenant + "', 'classify_meeting', " + std::to_string(ids[i]) + ", '" + batch + "') RETURNING 1");
+  s.sql("INSERT INTO outbox (id, task_ids) VALUES ('" + new_uuid() + "', ARRAY['" + in_batch[0] + "', '" +
+        in_batch[1] + "']::uuid[]) RETURNING 1");
   EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
   EXPECT_STREQ(s.wait_task(key, single)["status"].GetString(), "succeeded");
   auto b = s.wait_batch(key, batch);
   EXPECT_EQ(b["succeeded"].GetInt(), 2);
-  EXPECT_EQ(s.sql_count("SELECT count(*) FROM batches WHERE published_at IS NULL"), 0);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM outbox WHERE published_at IS NULL"), 0);
   EXPECT_NE(s.api().log().find("republished unconfirmed tasks"), std::string::npos);
 }
 

@@ -77,11 +77,26 @@ struct enqueued_task {
   bool created = false;
 };
 
-/// Commits a queued task for `subject_id` unless an unfinished one exists, which is
-/// returned instead. not_found when the subject is not the tenant's.
-result<enqueued_task> enqueue_task(pg_session& s, const std::string& tenant,
-                                   std::string_view kind, std::int64_t subject_id,
-                                   const std::string& request_id);
+/// A request to queue a task for one subject of one tenant.
+struct enqueue_request {
+  std::string tenant;
+  std::int64_t subject_id = 0;
+  std::string request_id;
+};
+
+/// The outcome of a group commit: per request (in order) the task created, the
+/// unfinished one found (created = false), or not_found; and the outbox group of the
+/// created ones ("" if none).
+struct enqueued_group {
+  std::vector<result<enqueued_task>> outcomes;
+  std::string outbox_id;
+};
+
+/// Queues tasks for many requests (of any tenants) in one transaction: the group commit
+/// behind single-job ingress. A subject with an unfinished task of the kind gets that
+/// task back instead of a new one.
+result<enqueued_group> enqueue_tasks(pg_session& s, std::string_view kind,
+                                     const std::vector<enqueue_request>& requests);
 
 /// A batch made durable: the new tasks (all in the batch) and the subjects that already
 /// had an unfinished task (not in the batch). No batch row when nothing was new.
@@ -89,6 +104,7 @@ struct enqueued_batch {
   std::optional<schemas::batch_record> batch;
   std::vector<schemas::task_record> created;
   std::vector<schemas::task_record> already_active;
+  std::string outbox_id;  ///< The outbox group of `created` ("" if none).
 };
 
 /// Queues `subject_ids` as one batch; not_found (nothing written) when any id is not the
@@ -111,18 +127,18 @@ result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::s
 result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std::string& tenant,
                                                        const std::string& id, bool by_state = false);
 
-/// Outbox: marks tasks whose publish the broker confirmed, and the batches whose whole
-/// publish it confirmed (their tasks are then covered without a mark of their own).
-status mark_published(pg_session& s, const std::vector<std::string>& task_ids,
-                      const std::vector<std::string>& batch_ids = {});
-/// Outbox: queued tasks older than `grace_seconds` with no confirmed publish (single
-/// tasks, and the tasks of unconfirmed batches), oldest first, with the batches they
-/// complete (mark those once the tasks are confirmed).
-struct unpublished {
+/// Outbox: marks groups whose publish the broker confirmed (one row per group).
+status mark_published(pg_session& s, const std::vector<std::string>& outbox_ids);
+
+/// Outbox: a group still unconfirmed, with its tasks still queued (claimed or finished
+/// ones need no message).
+struct outbox_group {
+  std::string id;
   std::vector<schemas::envelope> tasks;
-  std::vector<std::string> batch_ids;
 };
-result<unpublished> unpublished_tasks(pg_session& s, int grace_seconds, int limit);
+
+/// Outbox: groups older than `grace_seconds` with no confirmed publish, oldest first.
+result<std::vector<outbox_group>> unpublished_groups(pg_session& s, int grace_seconds, int limit);
 
 // ---- LLM usage ----
 
