@@ -10,9 +10,9 @@ struct services;
 
 /// Publishes tasks that were committed but whose publish was never confirmed (the API
 /// crashed between commit and confirm, or the broker was down): every
-/// api.outbox_interval_ms it takes tasks older than api.outbox_grace_seconds with no
-/// published_at, publishes them with confirms and marks them. Workers dedupe by task id,
-/// so a task published twice still runs once.
+/// api.outbox_interval_ms it takes outbox groups older than api.outbox_grace_seconds,
+/// publishes their still-queued tasks with confirms and deletes the groups. Workers
+/// dedupe by task id, so a task published twice still runs once.
 class outbox_relay {
  public:
   explicit outbox_relay(services& s);

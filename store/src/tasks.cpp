@@ -338,7 +338,7 @@ status mark_published(pg_session& s, const std::vector<std::string>& outbox_ids)
   if (outbox_ids.empty()) return ok_status();
   return guarded(s, [&](pqxx::connection& c) -> status {
     pqxx::nontransaction tx(c);
-    tx.exec_params("UPDATE outbox SET published_at = now() WHERE id = ANY($1::uuid[]) AND published_at IS NULL",
+    tx.exec_params("DELETE FROM outbox WHERE id = ANY($1::uuid[])",
                    array_literal(outbox_ids));
     return ok_status();
   });
@@ -349,8 +349,8 @@ result<std::vector<outbox_group>> unpublished_groups(pg_session& s, int grace_se
     pqxx::nontransaction tx(c);
     std::vector<outbox_group> out;
     for (const auto& g : tx.exec_params(
-             "SELECT id, task_ids::text FROM outbox WHERE published_at IS NULL "
-             "AND created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
+             "SELECT id, task_ids::text FROM outbox "
+             "WHERE created_at < now() - make_interval(secs => $1) ORDER BY created_at LIMIT $2",
              grace_seconds, limit)) {
       outbox_group group;
       group.id = g[0].c_str();
