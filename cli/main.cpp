@@ -3,6 +3,8 @@
 //   mqctl migrate                  apply pending SQL migrations
 //   mqctl tenant create <name>     create a tenant; prints its API key on the last line
 //   mqctl key create <tenant>      add an API key to a tenant; prints it on the last line
+//   mqctl topology delete          delete every queue and exchange under amqp.prefix
+//                                  (messages in them are gone: for tests and benchmarks)
 
 #include <iostream>
 #include <string>
@@ -10,13 +12,14 @@
 
 #include "mq/config/config.hpp"
 #include "mq/core/log.hpp"
+#include "mq/queues/amqp.hpp"
 #include "mq/store/pg_session.hpp"
 #include "mq/store/repositories.hpp"
 
 namespace {
 
 int usage() {
-  std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant>\n";
+  std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant> | topology delete\n";
   return 64;
 }
 
@@ -48,6 +51,13 @@ int main(int argc, char** argv) {
   if (args.empty()) return usage();
   auto cfg = mq::config::load_or_exit(argc, argv, "mqctl");
   mq::log::set_level(mq::log::level::warn);
+  if (args.size() == 2 && args[0] == "topology" && args[1] == "delete") {
+    mq::queues::connection amqp(cfg.amqp, mq::queues::topology{cfg.amqp.prefix});
+    if (auto st = amqp.open(); !st) return report(st.err());
+    if (auto st = amqp.delete_topology(); !st) return report(st.err());
+    std::cout << "deleted the queues and exchanges of prefix " << cfg.amqp.prefix << "\n";
+    return 0;
+  }
   mq::store::pg_session db(cfg.postgres.conninfo());
   if (args[0] == "migrate" && args.size() == 1) {
     auto st = db.migrate(cfg.postgres.schema);

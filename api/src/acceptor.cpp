@@ -1,49 +1,27 @@
 #include "acceptor.hpp"
 
-#include "mq/core/log.hpp"
+#include <memory>
+
 #include "services.hpp"
 
 namespace mq::api {
 
 acceptor::acceptor(services& s, std::string kind, std::size_t max_group, std::size_t max_commits)
-    : s_(s), kind_(std::move(kind)), max_group_(max_group), max_commits_(max_commits) {}
+    : s_(s),
+      kind_(std::move(kind)),
+      runner_(
+          s.db, [this](store::pg_session& db, std::vector<item>& group) { commit(db, group); },
+          [](std::vector<item>& refused) {
+            for (auto& [req, fn] : refused)
+              fn(make_error(errc::unavailable, "server busy; retry later", "database queue full"));
+          },
+          max_group, max_commits) {}
 
 void acceptor::submit(store::enqueue_request request, done_fn done) {
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    pending_.emplace_back(std::move(request), std::move(done));
-    if (committing_ >= max_commits_) return;  // a running drain will take it
-    ++committing_;
-  }
-  if (!s_.db.submit([this](store::pg_session& db) { drain(db); })) {
-    std::vector<std::pair<store::enqueue_request, done_fn>> failed;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      --committing_;
-      failed.swap(pending_);
-    }
-    for (auto& [req, fn] : failed) fn(make_error(errc::unavailable, "server busy; retry later", "database queue full"));
-  }
+  runner_.submit({std::move(request), std::move(done)});
 }
 
-void acceptor::drain(store::pg_session& db) {
-  for (;;) {
-    std::vector<std::pair<store::enqueue_request, done_fn>> group;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      if (pending_.empty()) {
-        --committing_;
-        return;
-      }
-      auto n = std::min(pending_.size(), max_group_);
-      group.assign(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + static_cast<long>(n)));
-      pending_.erase(pending_.begin(), pending_.begin() + static_cast<long>(n));
-    }
-    commit(db, std::move(group));
-  }
-}
-
-void acceptor::commit(store::pg_session& db, std::vector<std::pair<store::enqueue_request, done_fn>> group) {
+void acceptor::commit(store::pg_session& db, std::vector<item>& group) {
   std::vector<store::enqueue_request> requests;
   requests.reserve(group.size());
   for (const auto& g : group) requests.push_back(g.first);

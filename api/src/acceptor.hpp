@@ -1,22 +1,23 @@
 #pragma once
 
 #include <functional>
-#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "mq/core/group_runner.hpp"
+#include "mq/store/pg_session.hpp"
 #include "mq/store/repositories.hpp"
 
 namespace mq::api {
 
 struct services;
 
-/// Durable acceptance of single jobs by group commit. Requests that arrive while a
-/// commit is running wait for the next one, so under load each Postgres transaction and
-/// each confirmed publish carries many jobs: one multi-row insert, one outbox row, one
-/// publish batch. `done` runs once per request: after the broker confirmed its task
-/// (created), at once for a task that already existed, or with the error.
+/// Durable acceptance of single jobs by group commit. Requests that arrive while commits
+/// are running wait for the next one, so under load each Postgres transaction and each
+/// confirmed publish carries many jobs: one multi-row insert, one outbox row, one publish
+/// batch. `done` runs once per request: after the broker confirmed its task (created),
+/// at once for a task that already existed, or with the error.
 class acceptor {
  public:
   using done_fn = std::function<void(result<store::enqueued_task>)>;
@@ -28,17 +29,12 @@ class acceptor {
   void submit(store::enqueue_request request, done_fn done);
 
  private:
-  /// Commits what is pending until nothing is; runs on a database thread.
-  void drain(store::pg_session& db);
-  void commit(store::pg_session& db, std::vector<std::pair<store::enqueue_request, done_fn>> group);
+  using item = std::pair<store::enqueue_request, done_fn>;
+  void commit(store::pg_session& db, std::vector<item>& group);
 
   services& s_;
   std::string kind_;
-  std::size_t max_group_;
-  std::size_t max_commits_;
-  std::mutex mu_;
-  std::vector<std::pair<store::enqueue_request, done_fn>> pending_;
-  std::size_t committing_ = 0;
+  group_runner<store::pg_session, item> runner_;
 };
 
 }  // namespace mq::api

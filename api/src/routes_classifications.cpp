@@ -18,11 +18,10 @@ void get_classification(services& s, const call_ptr& c) {
       c->reply(200, schemas::to_json(**k));
     });
   };
-  s.with_cache(c, [c, key = s.keys.classification(c->tenant, *id), from_db](store::result_cache& cache) {
-    auto hit = cache.get(key);
-    if (hit && *hit) return c->reply(200, **hit);
+  s.cached(s.keys.classification(c->tenant, *id), [c, from_db](std::optional<std::string> hit) {
+    if (hit) return c->reply(200, std::move(*hit));
     from_db();
-  }, from_db);
+  });
 }
 
 void list_classifications(services& s, const call_ptr& c) {

@@ -101,25 +101,25 @@ void queue_unclassified(services& s, const call_ptr& c) {
 void get_task(services& s, const call_ptr& c) {
   const std::string id = c->params["id"];
   if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "task not found"));
-  auto from_db = [&s, c, id] {
-    s.with_db(c, [&s, c, id](store::pg_session& db) {
+  auto key = s.keys.task(c->tenant, id);
+  auto from_db = [&s, c, id, key] {
+    s.with_db(c, [&s, c, id, key](store::pg_session& db) {
       auto t = store::get_task(db, c->tenant, id);
       if (!t) return c->fail(t.err());
       if (!*t) return c->fail(make_error(errc::not_found, "task " + id + " not found"));
       auto body = schemas::to_json(**t);
       c->reply(200, body);
-      // Final states never change: safe to cache for the next poll.
-      if (schemas::is_terminal((*t)->status))
-        s.cache.submit([key = s.keys.task(c->tenant, id), body](store::result_cache& cache) {
-          cache.put({{key, body}});
-        });
+      // For the next poll: final states as they are; others only where no worker wrote
+      // a newer one meanwhile.
+      const auto mode = schemas::is_terminal((*t)->status) ? store::result_cache::write_mode::final
+                                                           : store::result_cache::write_mode::first;
+      s.cache_put({{key, std::move(body), mode}});
     });
   };
-  s.with_cache(c, [c, key = s.keys.task(c->tenant, id), from_db](store::result_cache& cache) {
-    auto hit = cache.get(key);
-    if (hit && *hit) return c->reply(200, **hit);
+  s.cached(key, [c, from_db](std::optional<std::string> hit) {
+    if (hit) return c->reply(200, std::move(*hit));
     from_db();
-  }, from_db);
+  });
 }
 
 void get_batch(services& s, const call_ptr& c) {

@@ -25,13 +25,36 @@ void auth_cache::remember(const std::string& hash, const std::string& tenant) {
 services::services(const config::app_config& c)
     : cfg(c),
       db(static_cast<std::size_t>(c.api.pg_connections), static_cast<std::size_t>(c.api.max_pending_db_jobs),
-         [conninfo = c.postgres.conninfo()] { return std::make_unique<store::pg_session>(conninfo); }),
+         [conninfo = c.postgres.conninfo()] {
+           // Prepared statements (the hot ones) get one generic plan; others are unaffected.
+           return std::make_unique<store::pg_session>(conninfo, "SET plan_cache_mode = force_generic_plan");
+         }),
       cache(2, static_cast<std::size_t>(c.api.max_pending_db_jobs),
             [redis = c.redis] { return store::make_redis_cache(redis); }),
       publisher(c.amqp, queues::topology{c.amqp.prefix}),
       keys{c.redis.key_prefix},
       auth(std::chrono::seconds(c.api.auth_cache_seconds)),
-      classify(*this, std::string(schemas::kinds::classify_meeting)) {}
+      classify(*this, std::string(schemas::kinds::classify_meeting)),
+      cache_reads_(
+          cache,
+          [](store::result_cache& cache, std::vector<std::pair<std::string, cache_read_fn>>& reads) {
+            std::vector<std::string> keys;
+            keys.reserve(reads.size());
+            for (const auto& r : reads) keys.push_back(r.first);
+            auto values = cache.get_many(keys);
+            for (std::size_t i = 0; i < reads.size(); ++i)
+              reads[i].second(values ? std::move((*values)[i]) : std::nullopt);
+          },
+          [](std::vector<std::pair<std::string, cache_read_fn>>& refused) {
+            for (auto& r : refused) r.second(std::nullopt);
+          },
+          512, 2) {}
+
+void services::cached(std::string key, cache_read_fn done) { cache_reads_.submit({std::move(key), std::move(done)}); }
+
+void services::cache_put(std::vector<store::result_cache::entry> entries) {
+  cache.submit([entries = std::move(entries)](store::result_cache& c) { c.put(entries); });
+}
 
 void services::with_db(const call_ptr& c, std::function<void(store::pg_session&)> fn) {
   if (!db.submit(std::move(fn)))
@@ -47,7 +70,10 @@ void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
                              std::function<void(status)> done, std::string outbox_id) {
   std::vector<queues::outgoing> msgs;
   msgs.reserve(tasks.size());
+  std::vector<store::result_cache::entry> states;
+  states.reserve(tasks.size());
   for (const auto& t : tasks) {
+    states.push_back({keys.task(t.tenant_id, t.id), schemas::to_json(t), store::result_cache::write_mode::first});
     schemas::envelope e{t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id.value_or(""),
                         t.request_id.value_or("")};
     queues::outgoing m;
@@ -57,16 +83,43 @@ void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
     if (t.request_id) m.headers.emplace_back("x-request-id", *t.request_id);
     msgs.push_back(std::move(m));
   }
-  publisher.publish(std::move(msgs), [this, outbox_id = std::move(outbox_id), done = std::move(done)](status st) {
-    if (st && !outbox_id.empty()) {
-      // Outbox mark; losing it only means the relay republishes, and workers dedupe.
-      db.submit([outbox_id](store::pg_session& s) {
-        auto marked = store::mark_published(s, {outbox_id});
-        if (!marked) log::warn("outbox", "could not mark tasks published", {}, {{"error", marked.err().internal}});
-      });
-    }
+  publisher.publish(std::move(msgs), [this, outbox_id = std::move(outbox_id), states = std::move(states),
+                                      done = std::move(done)](status st) mutable {
+    if (st && !outbox_id.empty()) mark_published(std::move(outbox_id));
+    // Polls of queued tasks are answered from the cache; a worker's newer state stays.
+    if (st) cache_put(std::move(states));
     done(st);
   });
+}
+
+void services::mark_published(std::string outbox_id) {
+  {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    marks_.push_back(std::move(outbox_id));
+    if (marking_) return;
+    marking_ = true;
+  }
+  // A mark lost to a full queue only means the relay republishes; workers dedupe.
+  if (!db.submit([this](store::pg_session& s) { flush_marks(s); })) {
+    std::lock_guard<std::mutex> lock(marks_mu_);
+    marking_ = false;
+  }
+}
+
+void services::flush_marks(store::pg_session& db) {
+  for (;;) {
+    std::vector<std::string> ids;
+    {
+      std::lock_guard<std::mutex> lock(marks_mu_);
+      if (marks_.empty()) {
+        marking_ = false;
+        return;
+      }
+      ids.swap(marks_);
+    }
+    auto marked = store::mark_published(db, ids);
+    if (!marked) log::warn("outbox", "could not mark tasks published", {}, {{"error", marked.err().internal}});
+  }
 }
 
 void authenticate(services& s, const call_ptr& c, std::function<void()> next) {

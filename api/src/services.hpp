@@ -36,6 +36,8 @@ class auth_cache {
 /// Everything handlers use. Blocking clients live on their own threads: Postgres and
 /// Redis in pools of threads that own one session each, RabbitMQ in the publisher thread.
 struct services {
+  using cache_read_fn = std::function<void(std::optional<std::string>)>;
+
   explicit services(const config::app_config& cfg);
 
   const config::app_config& cfg;
@@ -51,11 +53,28 @@ struct services {
   /// Runs `fn` on a cache thread; runs `fallback` instead if that pool is saturated.
   void with_cache(const call_ptr& c, std::function<void(store::result_cache&)> fn,
                   std::function<void()> fallback);
+  /// Reads `key` from the cache together with the reads that arrive meanwhile (one MGET);
+  /// `done` gets the value, or nullopt on a miss or with Redis unavailable or saturated
+  /// (then Postgres answers). Runs `done` on a cache thread.
+  void cached(std::string key, cache_read_fn done);
+  /// Writes `entries` to the cache in the background; a failed write only costs a miss.
+  void cache_put(std::vector<store::result_cache::entry> entries);
 
   /// Publishes the tasks' envelopes with confirms, then calls `done` (on the publisher
-  /// thread); once confirmed, marks their outbox group published.
+  /// thread). Once confirmed, their outbox group is deleted and their queued state cached.
   void publish_tasks(const std::vector<schemas::task_record>& tasks, std::function<void(status)> done,
                      std::string outbox_id);
+
+ private:
+  /// Deletes confirmed outbox groups: all that accumulated while the last delete ran go
+  /// in the next one.
+  void mark_published(std::string outbox_id);
+  void flush_marks(store::pg_session& db);
+
+  group_runner<store::result_cache, std::pair<std::string, cache_read_fn>> cache_reads_;
+  std::mutex marks_mu_;
+  std::vector<std::string> marks_;
+  bool marking_ = false;
 };
 
 /// Authenticates the call's bearer key (401 on failure), then runs `next` with

@@ -142,6 +142,7 @@ std::vector<field> bind(app_config& c) {
       .secret("password", c.redis.password)
       .str("key_prefix", c.redis.key_prefix)
       .integer("ttl_seconds", c.redis.ttl_seconds, 1, 365 * 86400)
+      .integer("progress_ttl_seconds", c.redis.progress_ttl_seconds, 1, 86400)
       .integer("timeout_ms", c.redis.timeout_ms, 1, 60000);
   b.section("amqp")
       .str("host", c.amqp.host)

@@ -181,6 +181,12 @@ connection::~connection() { close(); }
 
 bool connection::is_open() const { return impl_->conn != nullptr; }
 
+int connection::socket_fd() const { return impl_->conn ? amqp_get_sockfd(impl_->conn) : -1; }
+
+bool connection::has_buffered() const {
+  return impl_->conn && (amqp_data_in_buffer(impl_->conn) || amqp_frames_enqueued(impl_->conn));
+}
+
 void connection::close() { impl_->teardown(true); }
 
 status connection::open() {

@@ -1,5 +1,8 @@
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <atomic>
-#include <condition_variable>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -12,29 +15,51 @@
 namespace mq::queues {
 namespace {
 
+using steady = std::chrono::steady_clock;
+
 struct call {
   std::vector<outgoing> msgs;
   publisher::callback done;
+};
+
+/// A call whose messages are out and not all confirmed yet.
+struct in_flight {
+  publisher::callback done;
   std::size_t unconfirmed = 0;
   bool failed = false;
+  steady::time_point deadline;
+  std::vector<std::string> message_ids;
 };
 
 }  // namespace
 
 struct publisher::impl {
-  impl(const config::amqp_config& c, topology t) : cfg(c), conn(c, std::move(t)) {}
+  impl(const config::amqp_config& c, topology t)
+      : cfg(c), conn(c, std::move(t)), wake_fd(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {}
+  ~impl() { ::close(wake_fd); }
 
   config::amqp_config cfg;
   connection conn;  // touched only by `thread`
   std::mutex mu;
-  std::condition_variable cv;
   std::deque<call> queue;
   std::deque<std::pair<std::vector<std::string>, publisher::stats_callback>> inspections;
   bool stopping = false;
-  std::chrono::steady_clock::time_point next_connect{};
+  int wake_fd;  ///< Written by callers, polled by `thread` beside the broker's socket.
+  steady::time_point next_connect{};
   int connect_backoff_ms = 200;
   std::atomic<bool> up{false};
   std::thread thread;
+
+  // Owned by `thread`.
+  std::uint64_t next_call = 0;
+  std::map<std::uint64_t, in_flight> calls;        // call id -> state, oldest first
+  std::map<std::uint64_t, std::uint64_t> by_tag;   // delivery tag -> call id
+  std::map<std::string, std::uint64_t> by_message; // message id -> call id (for returns)
+
+  void wake() {
+    std::uint64_t one = 1;
+    [[maybe_unused]] auto n = ::write(wake_fd, &one, sizeof one);
+  }
 
   void run() {
     // Idle wake-ups keep the connection's heartbeats serviced and retry a lost broker.
@@ -43,22 +68,39 @@ struct publisher::impl {
       std::deque<call> batch;
       std::deque<std::pair<std::vector<std::string>, publisher::stats_callback>> asks;
       {
-        std::unique_lock<std::mutex> lock(mu);
-        cv.wait_for(lock, idle, [this] { return stopping || !queue.empty() || !inspections.empty(); });
-        if (stopping && queue.empty() && inspections.empty()) return;
+        std::lock_guard<std::mutex> lock(mu);
+        if (stopping && queue.empty() && inspections.empty() && calls.empty()) return;
         batch.swap(queue);
         asks.swap(inspections);
       }
-      if (!batch.empty()) send(batch);
+      for (auto& c : batch) send(std::move(c));
       for (auto& [names, done] : asks) inspect(names, done);
-      if (batch.empty() && asks.empty()) keep_alive();
+      read_confirms();
+      expire();
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        if (!queue.empty() || !inspections.empty()) continue;
+        if (stopping && calls.empty()) return;
+      }
+      if (conn.is_open() && conn.has_buffered()) continue;
+      auto wait = calls.empty() ? idle
+                                : std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      calls.begin()->second.deadline - steady::now()) +
+                                      std::chrono::milliseconds(1);
+      pollfd fds[2] = {{wake_fd, POLLIN, 0}, {conn.socket_fd(), POLLIN, 0}};
+      int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, static_cast<int>(std::max<long>(0, wait.count())));
+      if (n > 0 && (fds[0].revents & POLLIN)) {
+        std::uint64_t drained;
+        [[maybe_unused]] auto r = ::read(wake_fd, &drained, sizeof drained);
+      }
+      if (n == 0 && calls.empty()) keep_alive();
     }
   }
 
   /// Opens the connection unless a recent attempt failed; true when open.
   bool ensure_open(bool force) {
     if (conn.is_open()) return true;
-    auto now = std::chrono::steady_clock::now();
+    auto now = steady::now();
     if (!force && now < next_connect) return false;
     status st = conn.open();
     if (st) st = conn.enable_confirms();
@@ -90,84 +132,107 @@ struct publisher::impl {
       } else if (st.err().code == errc::not_found) {
         out.push_back(queue_stats{n, 0, 0});
       } else {
-        up = false;
+        connection_lost(st.err());
         return done(st.err());
       }
     }
     done(std::move(out));
   }
 
-  void fail_all(std::deque<call>& batch, const error& why) {
-    for (auto& c : batch)
-      if (c.done) c.done(why);
+  void send(call c) {
+    if (c.msgs.empty()) {
+      if (c.done) c.done(ok_status());
+      return;
+    }
+    if (!ensure_open(false)) {
+      if (c.done) c.done(make_error(errc::unavailable, "message broker unavailable"));
+      return;
+    }
+    auto first = conn.publish(c.msgs);
+    if (!first) {
+      if (c.done) c.done(first.err());
+      return connection_lost(first.err());
+    }
+    const auto id = next_call++;
+    for (std::size_t k = 0; k < c.msgs.size(); ++k) {
+      by_tag[*first + k] = id;
+      by_message[c.msgs[k].message_id] = id;
+    }
+    in_flight f{std::move(c.done), c.msgs.size(), false,
+                steady::now() + std::chrono::milliseconds(cfg.confirm_timeout_ms), {}};
+    f.message_ids.reserve(c.msgs.size());
+    for (auto& m : c.msgs) f.message_ids.push_back(std::move(m.message_id));
+    calls.emplace(id, std::move(f));
   }
 
-  void send(std::deque<call>& batch) {
-    if (!ensure_open(false)) return fail_all(batch, make_error(errc::unavailable, "message broker unavailable"));
-    std::map<std::uint64_t, std::size_t> by_tag;
-    std::map<std::string, std::size_t> by_message;
-    std::size_t outstanding = 0;
-    for (std::size_t i = 0; i < batch.size(); ++i) {
-      auto& c = batch[i];
-      if (c.msgs.empty()) continue;
-      auto first = conn.publish(c.msgs);
-      if (!first) {
-        up = false;
-        return fail_all(batch, first.err());
-      }
-      for (std::size_t k = 0; k < c.msgs.size(); ++k) {
-        by_tag[*first + k] = i;
-        by_message[c.msgs[k].message_id] = i;
-      }
-      c.unconfirmed = c.msgs.size();
-      outstanding += c.msgs.size();
-    }
-    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(cfg.confirm_timeout_ms);
-    auto settle = [&](std::uint64_t tag, bool ok) {
-      auto it = by_tag.find(tag);
-      if (it == by_tag.end()) return;
-      auto& c = batch[it->second];
-      if (!ok) c.failed = true;
-      --c.unconfirmed;
-      --outstanding;
-      by_tag.erase(it);
-    };
-    while (outstanding > 0) {
-      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
-      if (left.count() <= 0) break;
-      auto ev = conn.next_confirm(left);
-      if (!ev) break;
-      if (!*ev) continue;
+  /// Takes every frame the broker has sent so far, without waiting.
+  void read_confirms() {
+    while (conn.is_open()) {
+      auto ev = conn.next_confirm(std::chrono::milliseconds(0));
+      if (!ev) return connection_lost(ev.err());
+      if (!*ev) return;
       const auto& e = **ev;
       if (e.kind == connection::confirm_event::returned) {
         // Unroutable: the broker acks it anyway, so remember it as failed first.
         auto it = by_message.find(e.message_id);
-        if (it != by_message.end()) batch[it->second].failed = true;
+        if (it != by_message.end()) {
+          auto c = calls.find(it->second);
+          if (c != calls.end()) c->second.failed = true;
+        }
         continue;
       }
       const bool ok = e.kind == connection::confirm_event::ack;
       if (e.multiple) {
-        while (!by_tag.empty() && by_tag.begin()->first <= e.tag) settle(by_tag.begin()->first, ok);
-      } else {
-        settle(e.tag, ok);
+        while (!by_tag.empty() && by_tag.begin()->first <= e.tag) settle(by_tag.begin(), ok);
+      } else if (auto it = by_tag.find(e.tag); it != by_tag.end()) {
+        settle(it, ok);
       }
     }
-    if (outstanding > 0) {
-      // The broker's state for these messages is unknown: drop the connection and say so.
-      log::warn("publisher", "publishes not confirmed in time",
-                {}, {{"unconfirmed", std::to_string(outstanding)}});
-      conn.close();
-      up = false;
-    }
-    for (auto& c : batch) {
-      if (!c.done) continue;
-      if (c.failed)
-        c.done(make_error(errc::unavailable, "message broker rejected the message"));
-      else if (c.unconfirmed > 0)
-        c.done(make_error(errc::unavailable, "message broker did not confirm in time"));
-      else
-        c.done(ok_status());
-    }
+  }
+
+  void settle(std::map<std::uint64_t, std::uint64_t>::iterator tag, bool ok) {
+    auto it = calls.find(tag->second);
+    by_tag.erase(tag);
+    if (it == calls.end()) return;
+    auto& c = it->second;
+    if (!ok) c.failed = true;
+    if (--c.unconfirmed > 0) return;
+    auto done = std::move(c.done);
+    const bool failed = c.failed;
+    for (const auto& m : c.message_ids) by_message.erase(m);
+    calls.erase(it);
+    if (!done) return;
+    if (failed)
+      done(make_error(errc::unavailable, "message broker rejected the message"));
+    else
+      done(ok_status());
+  }
+
+  /// A confirm overdue: the broker's state for every unconfirmed message is unknown, so
+  /// drop the connection and say so to every waiting caller.
+  void expire() {
+    if (calls.empty() || calls.begin()->second.deadline > steady::now()) return;
+    std::size_t unconfirmed = 0;
+    for (const auto& [id, c] : calls) unconfirmed += c.unconfirmed;
+    log::warn("publisher", "publishes not confirmed in time", {},
+              {{"unconfirmed", std::to_string(unconfirmed)}});
+    conn.close();
+    fail_in_flight(make_error(errc::unavailable, "message broker did not confirm in time"));
+  }
+
+  void connection_lost(const error& why) {
+    up = false;
+    fail_in_flight(why);
+  }
+
+  void fail_in_flight(const error& why) {
+    up = false;
+    auto failed = std::move(calls);
+    calls.clear();
+    by_tag.clear();
+    by_message.clear();
+    for (auto& [id, c] : failed)
+      if (c.done) c.done(why);
   }
 };
 
@@ -183,7 +248,7 @@ void publisher::publish(std::vector<outgoing> msgs, callback done) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (!impl_->stopping) {
       impl_->queue.push_back(call{std::move(msgs), std::move(done)});
-      impl_->cv.notify_one();
+      impl_->wake();
       return;
     }
   }
@@ -197,7 +262,7 @@ void publisher::inspect(std::vector<std::string> queues, stats_callback done) {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (!impl_->stopping) {
       impl_->inspections.emplace_back(std::move(queues), std::move(done));
-      impl_->cv.notify_one();
+      impl_->wake();
       return;
     }
   }
@@ -209,7 +274,7 @@ void publisher::stop() {
     std::lock_guard<std::mutex> lock(impl_->mu);
     impl_->stopping = true;
   }
-  impl_->cv.notify_all();
+  impl_->wake();
   if (impl_->thread.joinable()) impl_->thread.join();
 }
 

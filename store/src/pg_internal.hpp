@@ -55,6 +55,11 @@ auto guarded(pg_session& session, F&& f) -> decltype(f(std::declval<pqxx::connec
   }
 }
 
+/// Prepares `sql` as `name` on this connection (a no-op once it is; prepared statements
+/// skip parsing and, with plan_cache_mode = force_generic_plan, planning too, and live
+/// with the connection, which is rebuilt after a loss).
+inline void prepare(pqxx::connection_base& c, const std::string& name, const std::string& sql) { c.prepare(name, sql); }
+
 /// A Postgres array literal ({"a","b",NULL}) for binding a whole column as one parameter;
 /// libpqxx 6.4 cannot bind std::vector.
 std::string array_literal(const std::vector<std::optional<std::string>>& items);

@@ -87,10 +87,6 @@ const std::string complete_sql =
     " SELECT " MQ_TASK_COLUMNS ", cls.created, cls.updated FROM done t "
     "LEFT JOIN cls ON cls.meeting_id = t.subject_id AND t.kind = 'classify_meeting'";
 
-/// Prepares `sql` as `name` on this connection once (prepared statements are planned
-/// once and live with the connection, which is rebuilt after a loss).
-void prepare(pqxx::connection& c, const char* name, const std::string& sql) { c.prepare(name, sql); }
-
 class pg_job_store final : public job_store {
  public:
   // This connection runs only batch statements keyed by id arrays. The planner has no

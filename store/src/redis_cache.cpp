@@ -19,6 +19,7 @@ class redis_cache final : public result_cache {
         port_(cfg.port),
         password_(cfg.password),
         ttl_(std::to_string(cfg.ttl_seconds)),
+        progress_ttl_(std::to_string(cfg.progress_ttl_seconds)),
         timeout_ms_(cfg.timeout_ms),
         retry_after_(retry_after) {}
 
@@ -30,9 +31,10 @@ class redis_cache final : public result_cache {
     if (entries.empty()) return ok_status();
     if (auto st = connect(); !st) return st;
     for (const auto& e : entries) {
-      const char* argv[] = {"SET", e.key.c_str(), e.value.c_str(), "EX", ttl_.c_str()};
-      size_t lens[] = {3, e.key.size(), e.value.size(), 2, ttl_.size()};
-      redisAppendCommandArgv(ctx_, 5, argv, lens);
+      const std::string& ttl = e.mode == write_mode::final ? ttl_ : progress_ttl_;
+      const char* argv[] = {"SET", e.key.c_str(), e.value.c_str(), "EX", ttl.c_str(), "NX"};
+      size_t lens[] = {3, e.key.size(), e.value.size(), 2, ttl.size(), 2};
+      redisAppendCommandArgv(ctx_, e.mode == write_mode::first ? 6 : 5, argv, lens);
     }
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto r = read_reply();
@@ -51,6 +53,28 @@ class redis_cache final : public result_cache {
     if ((*r)->type == REDIS_REPLY_STRING)
       return std::optional<std::string>(std::string((*r)->str, (*r)->len));
     return std::optional<std::string>{};
+  }
+
+  result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys) override {
+    std::vector<std::optional<std::string>> out(keys.size());
+    if (keys.empty()) return out;
+    if (auto st = connect(); !st) return st.err();
+    std::vector<const char*> argv{"MGET"};
+    std::vector<size_t> lens{4};
+    for (const auto& k : keys) {
+      argv.push_back(k.c_str());
+      lens.push_back(k.size());
+    }
+    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
+    auto r = read_reply();
+    if (!r) return r.err();
+    if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != keys.size())
+      return make_error(errc::unavailable, "cache error", "unexpected MGET reply");
+    for (std::size_t i = 0; i < keys.size(); ++i) {
+      const auto* e = (*r)->element[i];
+      if (e->type == REDIS_REPLY_STRING) out[i] = std::string(e->str, e->len);
+    }
+    return out;
   }
 
   status del(const std::vector<std::string>& keys) override {
@@ -119,6 +143,7 @@ class redis_cache final : public result_cache {
   int port_;
   std::string password_;
   std::string ttl_;
+  std::string progress_ttl_;
   int timeout_ms_;
   std::chrono::milliseconds retry_after_;
   redisContext* ctx_ = nullptr;

@@ -83,7 +83,8 @@ std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record
   ids.reserve(created.size());
   for (const auto& t : created) ids.push_back(t.id);
   std::string id = new_uuid();
-  tx.exec_params("INSERT INTO outbox (id, task_ids) VALUES ($1, $2::uuid[])", id, array_literal(ids));
+  prepare(tx.conn(), "mq_outbox", "INSERT INTO outbox (id, task_ids) VALUES ($1, $2::uuid[])");
+  tx.exec_prepared("mq_outbox", id, array_literal(ids));
   return id;
 }
 
@@ -132,6 +133,22 @@ result<enqueued_group> enqueue_tasks(pg_session& s, std::string_view kind,
   return guarded(s, [&](pqxx::connection& c) -> result<enqueued_group> {
     const char* table = subject_table(kind);
     if (!table) return make_error(errc::internal, "unknown job kind", std::string(kind));
+    // The hot path of single submissions: prepared, so neither parsed nor planned again.
+    const std::string insert_name = "mq_enqueue_" + std::string(kind);
+    const std::string active_name = "mq_active_" + std::string(kind);
+    prepare(c, insert_name,
+            std::string("WITH t AS (INSERT INTO tasks (id, tenant_id, kind, subject_id, request_id) "
+                        "SELECT u.id, u.tenant_id, '") + std::string(kind) + "', u.subject_id, NULLIF(u.request_id, '') "
+                        "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY "
+                        "AS u(id, tenant_id, subject_id, request_id, ord) "
+                        "WHERE EXISTS (SELECT 1 FROM " + table +
+                " m WHERE m.id = u.subject_id AND m.tenant_id = u.tenant_id) ORDER BY u.ord "
+                "ON CONFLICT (tenant_id, kind, subject_id) WHERE active DO NOTHING RETURNING *) "
+                "SELECT " MQ_TASK_COLUMNS " FROM t");
+    prepare(c, active_name,
+            "SELECT " MQ_TASK_COLUMNS " FROM tasks t JOIN unnest($1::uuid[], $2::bigint[]) AS u(tenant_id, subject_id) "
+            "ON t.tenant_id = u.tenant_id AND t.subject_id = u.subject_id WHERE t.kind = '" + std::string(kind) +
+                "' AND t.active");
     enqueued_group out;
     out.outcomes.assign(requests.size(), make_error(errc::not_found, "not found"));
     // Requests in (tenant, subject) order: concurrent group inserts then take the unique
@@ -156,17 +173,8 @@ result<enqueued_group> enqueue_tasks(pg_session& s, std::string_view kind,
       }
       std::map<std::string, std::size_t> by_id;
       for (std::size_t k = 0; k < pending.size(); ++k) by_id[ids[k]] = pending[k];
-      for (const auto& r : tx.exec_params(
-               std::string("WITH t AS (INSERT INTO tasks (id, tenant_id, kind, subject_id, request_id) "
-                           "SELECT u.id, u.tenant_id, $5, u.subject_id, NULLIF(u.request_id, '') "
-                           "FROM unnest($1::uuid[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY "
-                           "AS u(id, tenant_id, subject_id, request_id, ord) "
-                           "WHERE EXISTS (SELECT 1 FROM ") + table +
-                   " m WHERE m.id = u.subject_id AND m.tenant_id = u.tenant_id) ORDER BY u.ord "
-                   "ON CONFLICT (tenant_id, kind, subject_id) WHERE active DO NOTHING RETURNING *) "
-                   "SELECT " MQ_TASK_COLUMNS " FROM t",
-               array_literal(ids), array_literal(tenants), array_literal(subjects), array_literal(requests_ids),
-               std::string(kind))) {
+      for (const auto& r : tx.exec_prepared(insert_name, array_literal(ids), array_literal(tenants),
+                                            array_literal(subjects), array_literal(requests_ids))) {
         auto task = task_from_row(r);
         out.outcomes[by_id.at(task.id)] = enqueued_task{task, true};
         created_all.push_back(std::move(task));
@@ -184,10 +192,7 @@ result<enqueued_group> enqueue_tasks(pg_session& s, std::string_view kind,
         rest_subjects.push_back(requests[i].subject_id);
       }
       std::map<std::pair<std::string, std::int64_t>, schemas::task_record> active;
-      for (const auto& r : tx.exec_params(
-               "SELECT " MQ_TASK_COLUMNS " FROM tasks t JOIN unnest($1::uuid[], $2::bigint[]) AS u(tenant_id, subject_id) "
-               "ON t.tenant_id = u.tenant_id AND t.subject_id = u.subject_id WHERE t.kind = $3 AND t.active",
-               array_literal(rest_tenants), array_literal(rest_subjects), std::string(kind))) {
+      for (const auto& r : tx.exec_prepared(active_name, array_literal(rest_tenants), array_literal(rest_subjects))) {
         auto task = task_from_row(r);
         active.emplace(std::make_pair(task.tenant_id, task.subject_id), std::move(task));
       }
@@ -337,9 +342,12 @@ result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std:
 status mark_published(pg_session& s, const std::vector<std::string>& outbox_ids) {
   if (outbox_ids.empty()) return ok_status();
   return guarded(s, [&](pqxx::connection& c) -> status {
-    pqxx::nontransaction tx(c);
-    tx.exec_params("DELETE FROM outbox WHERE id = ANY($1::uuid[])",
-                   array_literal(outbox_ids));
+    // Losing this delete in a crash only makes the relay publish the group again, which
+    // workers dedupe; so it does not wait for its WAL flush.
+    pqxx::work tx(c);
+    tx.exec("SET LOCAL synchronous_commit = off");
+    tx.exec_params("DELETE FROM outbox WHERE id = ANY($1::uuid[])", array_literal(outbox_ids));
+    tx.commit();
     return ok_status();
   });
 }

@@ -256,4 +256,40 @@ TEST_F(Classification, WithRedisDownPollingAnswersFromPostgresAndWorkersFinish) 
   EXPECT_NE(ready.body.find("redis"), std::string::npos) << ready.body;
 }
 
+TEST_F(Classification, PollsAreAnsweredFromTheCacheInEveryState) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: somos una clínica en Lima y queremos agendar por WhatsApp."});
+  auto task_id = classify(s, key, ids[0]);
+  std::string cache_key;
+  ASSERT_TRUE(eventually([&] {
+    for (const auto& k : s.redis_keys())
+      if (k.find(task_id) != std::string::npos) cache_key = k;
+    return !cache_key.empty();
+  })) << "the accepted task's queued state is cached";
+  auto queued = s.redis_entry(cache_key);
+  ASSERT_TRUE(queued);
+  EXPECT_STREQ(parse(queued->first)["status"].GetString(), "queued");
+  EXPECT_GT(queued->second, 0);
+  EXPECT_LE(queued->second, 60) << "a state on the way lives redis.progress_ttl_seconds";
+  // Polling reads the cache: a doctored entry is what comes back.
+  auto doctored = parse(queued->first);
+  doctored["request_id"].SetString("served-from-cache");
+  s.redis_set(cache_key, json::stringify(doctored));
+  EXPECT_STREQ(parse(s.get(key, "/api/v1/tasks/" + task_id).body)["request_id"].GetString(), "served-from-cache");
+  // A miss is answered from Postgres and cached again.
+  s.redis_del(cache_key);
+  auto polled = parse(s.get(key, "/api/v1/tasks/" + task_id).body);
+  EXPECT_STREQ(polled["status"].GetString(), "queued");
+  EXPECT_FALSE(polled["request_id"].IsString() && std::string(polled["request_id"].GetString()) == "served-from-cache");
+  ASSERT_TRUE(eventually([&] { return s.redis_entry(cache_key).has_value(); }));
+  // The worker's states replace the queued one; the final one lives redis.ttl_seconds.
+  s.start_worker();
+  EXPECT_STREQ(s.wait_task(key, task_id)["status"].GetString(), "succeeded");
+  auto final_entry = s.redis_entry(cache_key);
+  ASSERT_TRUE(final_entry);
+  EXPECT_STREQ(parse(final_entry->first)["status"].GetString(), "succeeded");
+  EXPECT_GT(final_entry->second, 3600);
+}
+
 }  // namespace

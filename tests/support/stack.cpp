@@ -308,6 +308,60 @@ std::vector<std::string> stack::redis_keys() {
   return out;
 }
 
+namespace {
+void redis_command(const config::redis_config& cfg, const std::vector<std::string>& args) {
+  timeval tv{1, 0};
+  redisContext* r = redisConnectWithTimeout(cfg.host.c_str(), cfg.port, tv);
+  if (r && !r->err) {
+    std::vector<const char*> argv;
+    std::vector<size_t> lens;
+    for (const auto& a : args) {
+      argv.push_back(a.data());
+      lens.push_back(a.size());
+    }
+    freeReplyObject(redisCommandArgv(r, static_cast<int>(argv.size()), argv.data(), lens.data()));
+  }
+  if (r) redisFree(r);
+}
+}  // namespace
+
+void stack::redis_set(const std::string& key, const std::string& value) { redis_command(cfg_.redis, {"SET", key, value}); }
+
+void stack::redis_del(const std::string& key) { redis_command(cfg_.redis, {"DEL", key}); }
+
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (!condition()) {
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return true;
+}
+
+std::optional<std::pair<std::string, long long>> redis_entry(const config::redis_config& cfg,
+                                                            const std::string& key) {
+  timeval tv{1, 0};
+  redisContext* r = redisConnectWithTimeout(cfg.host.c_str(), cfg.port, tv);
+  if (!r || r->err) {
+    if (r) redisFree(r);
+    return std::nullopt;
+  }
+  std::optional<std::pair<std::string, long long>> out;
+  auto* value = static_cast<redisReply*>(redisCommand(r, "GET %b", key.data(), key.size()));
+  if (value && value->type == REDIS_REPLY_STRING) {
+    auto* ttl = static_cast<redisReply*>(redisCommand(r, "TTL %b", key.data(), key.size()));
+    out.emplace(std::string(value->str, value->len), ttl && ttl->type == REDIS_REPLY_INTEGER ? ttl->integer : -2);
+    if (ttl) freeReplyObject(ttl);
+  }
+  if (value) freeReplyObject(value);
+  redisFree(r);
+  return out;
+}
+
+std::optional<std::pair<std::string, long long>> stack::redis_entry(const std::string& key) {
+  return test::redis_entry(cfg_.redis, key);
+}
+
 void stack::publish_raw(const std::string& kind, const std::string& body, const std::string& message_id) {
   queues::publisher pub(cfg_.amqp, queues::topology{cfg_.amqp.prefix});
   std::mutex mu;

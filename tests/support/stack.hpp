@@ -3,8 +3,10 @@
 #include <rapidjson/document.h>
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -85,6 +87,10 @@ class stack {
   queues::queue_stats queue(const std::string& kind);
   /// Keys in Redis under the stack's prefix.
   std::vector<std::string> redis_keys();
+  /// The value of a Redis key and its TTL in seconds, or nullopt when absent.
+  std::optional<std::pair<std::string, long long>> redis_entry(const std::string& key);
+  void redis_set(const std::string& key, const std::string& value);
+  void redis_del(const std::string& key);
   /// Publishes a raw message to the jobs exchange (waits for the confirm).
   void publish_raw(const std::string& kind, const std::string& body, const std::string& message_id);
 
@@ -102,5 +108,12 @@ class stack {
 
 /// Parses a JSON body or fails the test.
 rapidjson::Document parse(const std::string& body);
+
+/// The value of a Redis key and its TTL in seconds, or nullopt when absent.
+std::optional<std::pair<std::string, long long>> redis_entry(const config::redis_config& cfg, const std::string& key);
+
+/// Checks `condition` every few milliseconds until it holds (true) or `timeout` passes
+/// (false): for states other processes reach in their own time.
+bool eventually(const std::function<bool()>& condition, std::chrono::seconds timeout = std::chrono::seconds(10));
 
 }  // namespace mq::test

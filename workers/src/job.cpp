@@ -62,7 +62,9 @@ void send_delayed(job_pointer self, const schemas::envelope& env, milliseconds r
 /// After an outcome is stored: the cache entries that show it.
 actors::cache_entries entries_for(job_pointer self, const store::completed& r) {
   const auto& keys = self->state.ctx->keys;
-  actors::cache_entries entries{{keys.task(r.task.tenant_id, r.task.id), schemas::to_json(r.task)}};
+  const auto mode = schemas::is_terminal(r.task.status) ? store::result_cache::write_mode::final
+                                                        : store::result_cache::write_mode::progress;
+  actors::cache_entries entries{{keys.task(r.task.tenant_id, r.task.id), schemas::to_json(r.task), mode}};
   if (r.classification)
     entries.push_back({keys.classification(r.task.tenant_id, r.classification->meeting_id),
                        schemas::to_json(*r.classification)});
@@ -150,9 +152,15 @@ void claim(job_pointer self) {
               case store::claim_outcome::busy:
                 log::info("job", "task running under another delivery; duplicate acknowledged", log_ctx(self));
                 return finish(self, settle::ack, job_end::skipped);
-              case store::claim_outcome::run:
+              case store::claim_outcome::run: {
+                // Polls see it running; the outcome's entry, sent later, replaces this one.
+                const auto& t = r->task;
+                caf::anon_send(self->state.ctx->cache, actors::put_atom::value,
+                               actors::cache_entries{{self->state.ctx->keys.task(t.tenant_id, t.id), schemas::to_json(t),
+                                                      store::result_cache::write_mode::progress}});
                 self->state.claim = std::move(*r);
                 return run(self, self->state.claim);
+              }
             }
           },
           [self](caf::error&) { finish(self, settle::requeue, job_end::returned); });

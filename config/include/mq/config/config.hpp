@@ -51,6 +51,7 @@ struct redis_config {
   std::string password;  ///< Secret: MQ_REDIS_PASSWORD only.
   std::string key_prefix;
   int ttl_seconds = 0;
+  int progress_ttl_seconds = 0;
   int timeout_ms = 0;
 };
 

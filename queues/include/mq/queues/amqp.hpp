@@ -61,6 +61,10 @@ class connection {
   bool is_open() const;
   /// Closes politely if open; unacknowledged deliveries return to their queues.
   void close();
+  /// The socket, for poll() (-1 when closed).
+  int socket_fd() const;
+  /// Whether frames already read from the socket wait to be taken (poll() would miss them).
+  bool has_buffered() const;
 
   /// Depth and consumer count of `queue` (passive declare).
   result<queue_stats> stats(const std::string& queue);
@@ -103,10 +107,11 @@ class connection {
 };
 
 /// Publishes with confirms from its own thread, owning its connection. Many callers may
-/// publish concurrently; their messages are sent in batches and each call's callback runs
+/// publish concurrently; their messages go out as soon as they are handed over, while
+/// earlier ones still wait for their confirms (pipelined), and each call's callback runs
 /// once (on the publisher thread) when the broker has confirmed every message of the call
-/// (ok) or when any of them failed, was returned unroutable, or was not confirmed in time
-/// (unavailable). Connects at start and reconnects by itself.
+/// (ok) or when any of them failed, was returned unroutable, or was not confirmed within
+/// amqp.confirm_timeout_ms (unavailable). Connects at start and reconnects by itself.
 class publisher {
  public:
   using callback = std::function<void(status)>;

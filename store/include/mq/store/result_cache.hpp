@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -31,16 +32,27 @@ struct cache_keys {
 /// back to Postgres on errc::unavailable. Blocking; one owner thread per instance.
 class result_cache {
  public:
+  /// How an entry is written.
+  enum class write_mode : std::uint8_t {
+    final,     ///< A state that never changes again: overwrite, live redis.ttl_seconds.
+    progress,  ///< A state on the way (queued, running, retrying): overwrite, live
+               ///< redis.progress_ttl_seconds, so a missed update cannot show for long.
+    first,     ///< Like progress, but only where the key is absent: never hides a newer
+               ///< state that a worker wrote meanwhile.
+  };
   struct entry {
     std::string key;
     std::string value;
+    write_mode mode = write_mode::final;
   };
 
   virtual ~result_cache() = default;
-  /// Writes all entries (pipelined) with the configured TTL.
+  /// Writes all entries (pipelined).
   virtual status put(const std::vector<entry>& entries) = 0;
   /// The cached value, or nullopt on a miss.
   virtual result<std::optional<std::string>> get(const std::string& key) = 0;
+  /// The cached values of `keys` in order (nullopt for misses), in one round trip.
+  virtual result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys) = 0;
   /// Removes keys.
   virtual status del(const std::vector<std::string>& keys) = 0;
   /// PING.
