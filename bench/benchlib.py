@@ -11,6 +11,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -42,18 +43,109 @@ def http(method, url, body=None, key=None, timeout=120):
 
 
 def cpu_seconds(pid):
-    """User + system CPU time of a process so far."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
+    """User + system CPU time of a process so far (0 once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
 def peak_rss_mb(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     return 0.0
+
+
+def children(pid):
+    """Every live descendant of pid."""
+    kids = {}
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/stat") as f:
+                    ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+                kids.setdefault(ppid, []).append(int(p))
+            except OSError:
+                continue
+    out, todo = [], [pid]
+    while todo:
+        for k in kids.get(todo.pop(), []):
+            out.append(k)
+            todo.append(k)
+    return out
+
+
+def tree_cpu_seconds(pid):
+    """CPU of a process, its live descendants and the ones it has reaped."""
+    total = 0.0
+    for p in [pid] + children(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+            if p == pid:
+                total += (int(fields[13]) + int(fields[14])) / CLOCK_TICKS
+        except OSError:
+            continue
+    return total
+
+
+def tree_peak_rss_mb(pid):
+    """Sum of the peak RSS of a process and its live descendants (prefork pools)."""
+    return sum(peak_rss_mb(p) for p in [pid] + children(pid))
+
+
+def processes_named(name):
+    out = []
+    for p in os.listdir("/proc"):
+        if p.isdigit():
+            try:
+                with open(f"/proc/{p}/comm") as f:
+                    if f.read().strip() == name:
+                        out.append(int(p))
+            except OSError:
+                continue
+    return out
+
+
+class ServiceMeter:
+    """CPU the shared services spend between start() and stop(), and their peak RSS."""
+
+    NAMES = {"postgres": "postgres", "rabbitmq": "beam.smp", "redis": "redis-server"}
+
+    def __init__(self):
+        self.before = {}
+
+    def _read(self):
+        return {k: sum(cpu_seconds(p) for p in processes_named(n) if os.path.exists(f"/proc/{p}"))
+                for k, n in self.NAMES.items()}
+
+    def start(self):
+        self.before = self._read()
+
+    def stop(self):
+        after = self._read()
+        out = {}
+        for k, n in self.NAMES.items():
+            pids = processes_named(n)
+            out[k] = {"cpu_s": round(after[k] - self.before.get(k, 0.0), 2),
+                      "peak_rss_mb": round(max([peak_rss_mb(p) for p in pids] or [0.0]), 1)}
+        return out
+
+
+def redis_delete_prefix(prefix):
+    port = os.environ.get("MQ_REDIS_PORT", "6379")
+    keys = subprocess.run(["redis-cli", "-p", port, "--scan", "--pattern", prefix + "*"],
+                          capture_output=True, text=True).stdout.split()
+    for i in range(0, len(keys), 1000):
+        subprocess.run(["redis-cli", "-p", port, "DEL", *keys[i:i + 1000]], capture_output=True)
 
 
 def machine():
@@ -67,6 +159,9 @@ def machine():
         mem_kb = int(f.readline().split()[1])
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
+    if commit and subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
+                                 capture_output=True, text=True).stdout.strip():
+        commit += "-dirty"
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1),
             "kernel": platform.release(), "commit": commit or "unknown",
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
@@ -128,9 +223,10 @@ class Stack:
         raise RuntimeError("worker did not start consuming")
 
     def load_meetings(self, n, chunk=5000):
-        """n short meetings, in chunks that stay under the body limit."""
-        made = 0
-        while made < n:
+        """n short meetings, in chunks that stay under the body limit; returns their ids."""
+        ids = []
+        while len(ids) < n:
+            made = len(ids)
             count = min(chunk, n - made)
             batch = [{"transcript": f"Cliente: somos una tienda online en Chile, reunión {made + i}.",
                       "client_name": f"Client {(made + i) % 500}", "seller_name": f"Seller {(made + i) % 20}"}
@@ -138,24 +234,32 @@ class Stack:
             status, body = http("POST", self.url + "/api/v1/meetings", {"meetings": batch}, self.key)
             if status != 201:
                 raise RuntimeError(f"loading meetings failed: {status} {body}")
-            made += count
+            ids += [m["id"] for m in body["meetings"]]
+        return ids
 
-    def run_batch(self, poll=0.05, timeout=600):
-        """queue-unclassified, then waits until nothing is pending; returns (seconds, batch)."""
-        started = time.monotonic()
+    def queue_unclassified(self):
+        """Accepts every unclassified meeting as one batch; returns the answer."""
         status, body = http("POST", self.url + "/api/v1/classifications/queue-unclassified", key=self.key)
         if status != 202:
             raise RuntimeError(f"queue-unclassified failed: {status} {body}")
-        batch_id = body["batch_id"]
+        return body
+
+    def wait_batch(self, batch_id, poll=0.05, stall_seconds=60):
+        """Waits until nothing of the batch is pending; returns it. Fails after
+        stall_seconds without progress."""
+        left, progress_at = None, time.monotonic()
         while True:
             status, batch = http("GET", f"{self.url}/api/v1/batches/{batch_id}", key=self.key)
             if status == 200 and batch["pending"] == 0:
-                return time.monotonic() - started, batch
-            if time.monotonic() - started > timeout:
-                raise RuntimeError("batch did not finish in time")
+                return batch
+            if status == 200 and batch["pending"] != left:
+                left, progress_at = batch["pending"], time.monotonic()
+            elif time.monotonic() - progress_at > stall_seconds:
+                raise RuntimeError(f"batch stuck with {left} pending (logs in {self.log_dir})")
             time.sleep(poll)
 
     def stop(self):
+        """Stops the processes and removes the schema, the queues and the keys."""
         for p in self.workers + ([self.api] if self.api else []):
             if p.poll() is None:
                 p.send_signal(signal.SIGTERM)
@@ -168,6 +272,9 @@ class Stack:
                         "-U", self.env["MQ_POSTGRES_USER"], "-d", self.env["MQ_POSTGRES_DBNAME"], "-qc",
                         f'DROP SCHEMA IF EXISTS "{self.id}" CASCADE'],
                        env=dict(self.env, PGPASSWORD=self.env["MQ_POSTGRES_PASSWORD"]), capture_output=True)
+        subprocess.run([os.path.join(BUILD, "cli", "mqctl"), "topology", "delete"], env=self.env,
+                       capture_output=True)
+        redis_delete_prefix(self.id + ":")
 
 
 class Stub:
@@ -188,32 +295,34 @@ class Stub:
         self.proc.wait(timeout=10)
 
 
+class Load:
+    """mq-load over a list of paths: open loop at a rate, or closed loop with rate 0."""
+
+    def __init__(self, url, paths, rate, duration, key=None, method="GET", connections=128):
+        fd, self.paths_file = tempfile.mkstemp(prefix="mq-load-", suffix=".txt")
+        with os.fdopen(fd, "w") as f:
+            f.write("\n".join(paths) + "\n")
+        cmd = [os.path.join(BUILD, "bench", "mq-load"), "--url", url, "--paths", self.paths_file,
+               "--method", method, "--rate", str(rate), "--duration", str(duration),
+               "--connections", str(connections)]
+        if key:
+            cmd += ["--header", "Authorization: Bearer " + key]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+
+    def result(self):
+        """Waits for the run; its JSON plus the generator's own CPU seconds."""
+        out = self.proc.stdout.read()
+        _, status, usage = os.wait4(self.proc.pid, 0)
+        self.proc.returncode = os.waitstatus_to_exitcode(status)
+        os.unlink(self.paths_file)
+        if self.proc.returncode != 0:
+            raise RuntimeError(f"mq-load exited with {self.proc.returncode}")
+        r = json.loads(out)
+        r["cpu_s"] = round(usage.ru_utime + usage.ru_stime, 2)
+        return r
+
+
 def median(xs):
     xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
-
-
-def write_results(name, header, rows, meta):
-    """bench/results/<name>.json and .md: the rows, with the machine and settings."""
-    os.makedirs(RESULTS, exist_ok=True)
-    with open(os.path.join(RESULTS, name + ".json"), "w") as f:
-        json.dump({"meta": meta, "rows": rows}, f, indent=1)
-    lines = ["| " + " | ".join(h for h, _ in header) + " |", "|" + "---|" * len(header)]
-    for r in rows:
-        lines.append("| " + " | ".join(fmt(r[k]) for _, k in header) + " |")
-    m = meta["machine"]
-    lines += ["", f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB; commit {m['commit']}; "
-              f"{m['date']}.", "Settings: " + ", ".join(f"{k}={v}" for k, v in meta["settings"].items()) + "."]
-    text = "\n".join(lines) + "\n"
-    with open(os.path.join(RESULTS, name + ".md"), "w") as f:
-        f.write(text)
-    return text
-
-
-def fmt(v):
-    if isinstance(v, float):
-        return f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
-    if isinstance(v, int):
-        return f"{v:,}"
-    return str(v)

@@ -135,6 +135,51 @@ void get_batch(services& s, const call_ptr& c) {
   });
 }
 
+/// The final cache entries of tasks that just changed state.
+std::vector<store::result_cache::entry> final_entries(services& s, const std::vector<schemas::task_record>& tasks) {
+  std::vector<store::result_cache::entry> out;
+  out.reserve(tasks.size());
+  for (const auto& t : tasks)
+    out.push_back({s.keys.task(t.tenant_id, t.id), schemas::to_json(t), store::result_cache::write_mode::final});
+  return out;
+}
+
+void cancel_task(services& s, const call_ptr& c) {
+  const std::string id = c->params["id"];
+  if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "task not found"));
+  s.with_db(c, [&s, c, id](store::pg_session& db) {
+    auto r = store::cancel_task(db, c->tenant, id);
+    if (!r) return c->fail(r.err());
+    if (!*r) return c->fail(make_error(errc::not_found, "task " + id + " not found"));
+    const auto& t = (*r)->task;
+    if (t.status != schemas::task_status::cancelled)
+      return c->fail(make_error(errc::conflict, "task " + id + " already " + schemas::to_string(t.status)));
+    if ((*r)->changed) {
+      log::info("api", "task cancelled", {c->request_id, id, c->tenant});
+      s.cache_put(final_entries(s, {t}));
+    }
+    c->reply(200, schemas::to_json(t));
+  });
+}
+
+void cancel_batch(services& s, const call_ptr& c) {
+  const std::string id = c->params["id"];
+  if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "batch not found"));
+  s.with_db(c, [&s, c, id](store::pg_session& db) {
+    auto r = store::cancel_batch(db, c->tenant, id);
+    if (!r) return c->fail(r.err());
+    if (!*r) return c->fail(make_error(errc::not_found, "batch " + id + " not found"));
+    log::info("api", "batch cancelled", {c->request_id, {}, c->tenant},
+              {{"batch_id", id}, {"cancelled", std::to_string((*r)->size())}});
+    s.cache_put(final_entries(s, **r));
+    auto b = store::get_batch(db, c->tenant, id);
+    if (!b) return c->fail(b.err());
+    // {"cancelled_now": n, ...the batch}
+    auto body = schemas::to_json(**b, false);
+    c->reply(200, "{\"cancelled_now\":" + std::to_string((*r)->size()) + "," + body.substr(1));
+  });
+}
+
 }  // namespace
 
 void add_task_routes(router& r) {
@@ -144,6 +189,8 @@ void add_task_routes(router& r) {
   r.add("GET", "/api/v1/tasks/:id", get_task);
   r.add("GET", "/api/v1/workers/task/:id", get_task);
   r.add("GET", "/api/v1/batches/:id", get_batch);
+  r.add("POST", "/api/v1/tasks/:id/cancel", cancel_task);
+  r.add("POST", "/api/v1/batches/:id/cancel", cancel_batch);
 }
 
 }  // namespace mq::api

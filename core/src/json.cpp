@@ -6,9 +6,42 @@
 
 namespace mq::json {
 
+namespace {
+
+/// Deeper documents are refused before parsing: every later walk over a document
+/// (validation, checks, writing) recurses, and `[[[[...` from a hostile client or a
+/// message must not exhaust a thread's stack.
+constexpr int max_depth = 64;
+
+/// The offset at which `text` nests deeper than max_depth, outside strings; or -1.
+long too_deep_at(std::string_view text) {
+  int depth = 0;
+  bool in_string = false, escaped = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char ch = text[i];
+    if (in_string) {
+      if (escaped) escaped = false;
+      else if (ch == '\\') escaped = true;
+      else if (ch == '"') in_string = false;
+    } else if (ch == '"') {
+      in_string = true;
+    } else if (ch == '[' || ch == '{') {
+      if (++depth > max_depth) return static_cast<long>(i);
+    } else if (ch == ']' || ch == '}') {
+      --depth;
+    }
+  }
+  return -1;
+}
+
+}  // namespace
+
 result<rapidjson::Document> parse(std::string_view text) {
+  if (auto at = too_deep_at(text); at >= 0)
+    return make_error(errc::malformed_json, "invalid JSON at offset " + std::to_string(at) +
+                                                ": nested deeper than " + std::to_string(max_depth) + " levels");
   rapidjson::Document doc;
-  doc.Parse<rapidjson::kParseValidateEncodingFlag>(text.data(), text.size());
+  doc.Parse<rapidjson::kParseValidateEncodingFlag | rapidjson::kParseIterativeFlag>(text.data(), text.size());
   if (doc.HasParseError()) {
     return make_error(errc::malformed_json,
                       std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +

@@ -46,6 +46,7 @@ struct publisher::impl {
   bool stopping = false;
   int wake_fd;  ///< Written by callers, polled by `thread` beside the broker's socket.
   steady::time_point next_connect{};
+  steady::time_point last_confirm{};  ///< When the broker last confirmed anything.
   int connect_backoff_ms = 200;
   std::atomic<bool> up{false};
   std::thread thread;
@@ -85,7 +86,7 @@ struct publisher::impl {
       if (conn.is_open() && conn.has_buffered()) continue;
       auto wait = calls.empty() ? idle
                                 : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                      calls.begin()->second.deadline - steady::now()) +
+                                      expires_at() - steady::now()) +
                                       std::chrono::milliseconds(1);
       pollfd fds[2] = {{wake_fd, POLLIN, 0}, {conn.socket_fd(), POLLIN, 0}};
       int n = ::poll(fds, fds[1].fd >= 0 ? 2 : 1, static_cast<int>(std::max<long>(0, wait.count())));
@@ -172,6 +173,7 @@ struct publisher::impl {
       if (!ev) return connection_lost(ev.err());
       if (!*ev) return;
       const auto& e = **ev;
+      last_confirm = steady::now();
       if (e.kind == connection::confirm_event::returned) {
         // Unroutable: the broker acks it anyway, so remember it as failed first.
         auto it = by_message.find(e.message_id);
@@ -208,10 +210,17 @@ struct publisher::impl {
       done(ok_status());
   }
 
+  /// When the oldest call expires: its deadline, pushed on while confirms keep coming (a
+  /// large batch on a busy broker is slow, not lost; a silent broker is).
+  steady::time_point expires_at() const {
+    return std::max(calls.begin()->second.deadline,
+                    last_confirm + std::chrono::milliseconds(cfg.confirm_timeout_ms));
+  }
+
   /// A confirm overdue: the broker's state for every unconfirmed message is unknown, so
   /// drop the connection and say so to every waiting caller.
   void expire() {
-    if (calls.empty() || calls.begin()->second.deadline > steady::now()) return;
+    if (calls.empty() || expires_at() > steady::now()) return;
     std::size_t unconfirmed = 0;
     for (const auto& [id, c] : calls) unconfirmed += c.unconfirmed;
     log::warn("publisher", "publishes not confirmed in time", {},

@@ -1,4 +1,5 @@
 #include <map>
+#include <set>
 
 #include "mq/store/job_store.hpp"
 #include "rows.hpp"
@@ -141,10 +142,15 @@ class pg_job_store final : public job_store {
         }
       }
       tx.commit();
+      // Two copies of one message in the same group: the first runs, the others are
+      // duplicates of a running task (one LLM call, not two).
       std::vector<claim_result> out;
+      std::set<std::string> running;
       for (const auto& j : jobs) {
         auto it = found.find(j.envelope.task_id);
         out.push_back(it == found.end() ? claim_result{} : it->second);
+        if (out.back().outcome == claim_outcome::run && !running.insert(j.envelope.task_id).second)
+          out.back().outcome = claim_outcome::busy;
       }
       return out;
     });

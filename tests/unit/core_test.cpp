@@ -46,6 +46,16 @@ TEST(Errors, RetryableIsDecidedPerCode) {
   EXPECT_STREQ(code_name(errc::validation_failed), "VALIDATION_FAILED");
 }
 
+TEST(Json, DeepNestingIsRefusedBeforeItCanExhaustTheStack) {
+  auto deep = json::parse(std::string(4 << 20, '['));
+  ASSERT_FALSE(deep.ok());
+  EXPECT_NE(deep.err().message.find("nested deeper than 64"), std::string::npos) << deep.err().message;
+  EXPECT_TRUE(json::parse(std::string(64, '[') + std::string(64, ']')).ok());
+  EXPECT_FALSE(json::parse(std::string(65, '[') + std::string(65, ']')).ok());
+  // Brackets inside strings are text, not nesting.
+  EXPECT_TRUE(json::parse("{\"a\":\"" + std::string(1000, '[') + "\\\"[\"}").ok());
+}
+
 TEST(Json, FindsNulCharactersAndRejectsBadUtf8) {
   auto d = json::parse(R"({"a":[1,{"b":"x\u0000y"}]})");
   ASSERT_TRUE(d.ok());

@@ -4,6 +4,7 @@
 
 #include <caf/all.hpp>
 #include <chrono>
+#include <cstdlib>
 #include <thread>
 
 #include "mq/actors/consumer.hpp"
@@ -42,6 +43,19 @@ bool migrate(const config::app_config& cfg) {
     log::warn("worker", "database unavailable; retrying migration", {});
     std::this_thread::sleep_for(std::chrono::seconds(1));
   }
+}
+
+/// After the drain, stopping the actors takes moments; one stuck in a blocking call to a
+/// dependency that stopped answering must not keep the process alive, and a second
+/// signal means now.
+void exit_if_stuck(sigset_t signals, std::chrono::seconds limit) {
+  std::thread([signals, limit] {
+    timespec ts{static_cast<time_t>(limit.count()), 0};
+    const int sig = sigtimedwait(&signals, nullptr, &ts);
+    log::warn("worker", sig > 0 ? "second signal while stopping; exiting now" : "stopping took too long; exiting now",
+              {});
+    std::_Exit(0);
+  }).detach();
 }
 
 }  // namespace
@@ -112,6 +126,7 @@ int run(const config::app_config& cfg) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
+  exit_if_stuck(signals, std::chrono::seconds(10));
   // Closing the consumer's connection returns unsettled deliveries to their queues.
   self->send_exit(cons, caf::exit_reason::user_shutdown);
   self->send_exit(disp, caf::exit_reason::user_shutdown);

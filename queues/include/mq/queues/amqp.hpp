@@ -110,8 +110,9 @@ class connection {
 /// publish concurrently; their messages go out as soon as they are handed over, while
 /// earlier ones still wait for their confirms (pipelined), and each call's callback runs
 /// once (on the publisher thread) when the broker has confirmed every message of the call
-/// (ok) or when any of them failed, was returned unroutable, or was not confirmed within
-/// amqp.confirm_timeout_ms (unavailable). Connects at start and reconnects by itself.
+/// (ok) or when any of them failed, was returned unroutable, or went unconfirmed for
+/// amqp.confirm_timeout_ms while the broker confirmed nothing else (unavailable).
+/// Connects at start and reconnects by itself.
 class publisher {
  public:
   using callback = std::function<void(status)>;

@@ -127,6 +127,20 @@ result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::s
 result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std::string& tenant,
                                                        const std::string& id, bool by_state = false);
 
+/// Cancels a task that has not finished. Its message stays in the queue and is settled
+/// unprocessed; a worker running it keeps nothing of its outcome. `changed` is false when
+/// the task had already finished (cancelled or not); nullopt when no such task.
+struct cancel_outcome {
+  schemas::task_record task;
+  bool changed = false;
+};
+result<std::optional<cancel_outcome>> cancel_task(pg_session& s, const std::string& tenant,
+                                                  const std::string& id);
+/// Cancels every unfinished task of a batch; returns those it cancelled, or nullopt
+/// when the tenant has no such batch.
+result<std::optional<std::vector<schemas::task_record>>> cancel_batch(pg_session& s, const std::string& tenant,
+                                                                       const std::string& id);
+
 /// Outbox: marks groups whose publish the broker confirmed (one row per group).
 status mark_published(pg_session& s, const std::vector<std::string>& outbox_ids);
 

@@ -1,0 +1,119 @@
+#!/usr/bin/env python3
+"""The benchmark suite: our stack and the same job on Celery, in one invocation.
+
+  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,celery]
+                    [--rates 1000,2500,5000,7500,10000,12500] [--poll-rates 5000,10000,20000,0]
+                    [--merge] [--quick]
+
+(a) single-job ingress at rising rates, (b) 20,000 jobs end to end with the LLM stub at
+0 ms, (c) the same at 200 ms and 1 s, (d) polling while (b) runs, (e) (c) with 1, 2 and 4 worker
+replicas; Celery's enqueue rate and its prefork and gevent pools on (b) and (c). Every
+figure is the median of --runs runs. Writes bench/results/suite.{md,json} and PNG plots.
+"""
+import argparse
+import json
+import os
+import sys
+
+import benchlib as b
+import report
+import scenarios
+
+
+def median_row(runs):
+    row = dict(runs[0])
+    for k, v in runs[0].items():
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            row[k] = b.median([r[k] for r in runs])
+    row["runs"] = len(runs)
+    return row
+
+
+def repeat(label, runs, fn, *args):
+    got = []
+    for i in range(runs):
+        r = fn(*args)
+        shown = {k: round(v, 2) if isinstance(v, float) else v for k, v in r.items()
+                 if k in ("accepted_per_s", "p99_ms", "jobs_per_s", "worker_peak_rss_mb", "poll_rps", "poll_p99_ms",
+                          "enqueued_per_s")}
+        print(f"{label}, run {i + 1}/{runs}: {shown}", file=sys.stderr, flush=True)
+        got.append(r)
+    return median_row(got)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--jobs", type=int, default=20000)
+    ap.add_argument("--celery-jobs", type=int, default=5000)
+    ap.add_argument("--rates", default="1000,2500,5000,7500,10000,12500,0")
+    ap.add_argument("--poll-rates", default="5000,10000,20000,0")
+    ap.add_argument("--ingress-seconds", type=float, default=3.0)
+    ap.add_argument("--prefetch", type=int, default=2000)
+    ap.add_argument("--only", default="a,b,c,d,e,celery")
+    ap.add_argument("--merge", action="store_true",
+                    help="keep the figures of results/suite.json that this invocation does not measure")
+    ap.add_argument("--quick", action="store_true", help="one run of small sizes, to check the suite works")
+    args = ap.parse_args()
+    if args.quick:
+        args.runs, args.jobs, args.celery_jobs = 1, 2000, 300
+        args.rates, args.poll_rates, args.ingress_seconds = "2000,0", "5000", 1.0
+    only = set(args.only.split(","))
+    settings = {"MQ_WORKER_PREFETCH": str(args.prefetch), "MQ_LLM_MAX_IN_FLIGHT": str(args.prefetch)}
+    res = {"meta": {"machine": b.machine(), "settings": {
+        "runs": args.runs, "jobs": args.jobs, "celery_jobs": args.celery_jobs, "prefetch": args.prefetch,
+        "llm.max_in_flight": args.prefetch, "provider": "openai (mq-llm-stub)", "log": "warn",
+        "load_connections": 128, "ingress_seconds": args.ingress_seconds}}}
+
+    if "a" in only:
+        res["ingress"] = [repeat(f"(a) ingress at {r or 'max'}/s", args.runs, scenarios.ingress, r,
+                                 args.ingress_seconds, {})
+                          for r in (int(x) for x in args.rates.split(","))]
+    if "celery" in only:
+        import celery_bench
+        res["celery_enqueue"] = repeat("Celery enqueue", args.runs, celery_bench.enqueue_rate, 3000)
+    e2e = res.setdefault("e2e", [])
+    if "b" in only:
+        e2e.append(repeat("(b) 0 ms, 1 replica", args.runs, scenarios.end_to_end, 0, args.jobs, 1, settings))
+    if "c" in only or "e" in only:
+        e2e.append(repeat("(c) 200 ms, 1 replica", args.runs, scenarios.end_to_end, 200, args.jobs, 1, settings))
+    if "c" in only:
+        e2e.append(repeat("(c) 1 s, 1 replica", args.runs, scenarios.end_to_end, 1000, args.jobs, 1, settings))
+    if "e" in only:
+        for n in (2, 4):
+            e2e.append(repeat(f"(e) 200 ms, {n} replicas", args.runs, scenarios.end_to_end, 200, args.jobs, n,
+                              settings))
+    if "d" in only:
+        res["polling"] = [repeat(f"(d) polling at {r or 'max'}/s", args.runs, scenarios.end_to_end, 0, args.jobs,
+                                 1, settings, r)
+                          for r in (int(x) for x in args.poll_rates.split(","))]
+    if "celery" in only:
+        import celery_bench
+        res["celery"] = [repeat(f"Celery {pool} {n}, {lat} ms", args.runs, celery_bench.end_to_end, lat,
+                                args.celery_jobs, pool, n)
+                         for lat, pool, n in ((0, "prefork", 2), (0, "gevent", 100), (200, "gevent", 100),
+                                              (200, "prefork", 32))]
+    if args.merge:
+        res = merge(res)
+    print(report.write(res))
+
+
+def merge(res):
+    """The previous suite.json with this invocation's figures in place of its own."""
+    try:
+        with open(os.path.join(b.RESULTS, "suite.json")) as f:
+            old = json.load(f)
+    except OSError:
+        return res
+    for k, v in res.items():
+        if k == "e2e":
+            mine = {(r["latency_ms"], r["replicas"]) for r in v}
+            old[k] = sorted([r for r in old.get(k, []) if (r["latency_ms"], r["replicas"]) not in mine] + v,
+                            key=lambda r: (r["latency_ms"], r["replicas"]))
+        elif v or k not in old:
+            old[k] = v
+    return old
+
+
+if __name__ == "__main__":
+    main()

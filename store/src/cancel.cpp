@@ -1,0 +1,49 @@
+// Cancellation of tasks and batches: a terminal state written over unfinished tasks.
+
+#include "mq/store/repositories.hpp"
+#include "rows.hpp"
+
+namespace mq::store {
+namespace {
+
+/// Moves the matched unfinished tasks to cancelled; `where` selects them ($1, $2).
+const char* cancel_sql(const char* where) {
+  static thread_local std::string sql;
+  sql = std::string("WITH c AS (UPDATE tasks t SET status = 'cancelled', finished_at = now(), updated_at = now(), "
+                    "next_attempt_at = NULL, error_code = 'cancelled', error = 'cancelled on request' "
+                    "WHERE ") + where + " AND t.status IN ('queued', 'running', 'retrying') RETURNING t.*) "
+                    "SELECT " MQ_TASK_COLUMNS " FROM c t";
+  return sql.c_str();
+}
+
+}  // namespace
+
+result<std::optional<cancel_outcome>> cancel_task(pg_session& s, const std::string& tenant, const std::string& id) {
+  return guarded(s, [&](pqxx::connection& c) -> result<std::optional<cancel_outcome>> {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(cancel_sql("t.id = $1 AND t.tenant_id = $2"), id, tenant);
+    const bool changed = !rows.empty();
+    if (!changed)
+      rows = tx.exec_params("SELECT " MQ_TASK_COLUMNS " FROM tasks t WHERE t.id = $1 AND t.tenant_id = $2", id,
+                            tenant);
+    tx.commit();
+    if (rows.empty()) return std::optional<cancel_outcome>{};
+    return std::optional<cancel_outcome>{cancel_outcome{task_from_row(rows[0]), changed}};
+  });
+}
+
+result<std::optional<std::vector<schemas::task_record>>> cancel_batch(pg_session& s, const std::string& tenant,
+                                                                       const std::string& id) {
+  using out = std::optional<std::vector<schemas::task_record>>;
+  return guarded(s, [&](pqxx::connection& c) -> result<out> {
+    pqxx::work tx(c);
+    if (tx.exec_params("SELECT 1 FROM batches WHERE id = $1 AND tenant_id = $2", id, tenant).empty()) return out{};
+    std::vector<schemas::task_record> cancelled;
+    for (const auto& r : tx.exec_params(cancel_sql("t.batch_id = $1 AND t.tenant_id = $2"), id, tenant))
+      cancelled.push_back(task_from_row(r));
+    tx.commit();
+    return out{std::move(cancelled)};
+  });
+}
+
+}  // namespace mq::store

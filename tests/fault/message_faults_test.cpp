@@ -1,0 +1,84 @@
+// The fault suite, message side: hostile and repeated messages published straight into
+// the queues while a healthy batch flows. Each test ends by counting results, duplicates
+// and dead letters.
+
+#include <gtest/gtest.h>
+
+#include "llm_stub.hpp"
+#include "mq/core/ids.hpp"
+#include "mq/schemas/types.hpp"
+#include "stack.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+
+struct MessageFaults : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+/// n meetings queued as one batch; returns the batch's answer.
+rapidjson::Document queue_batch(stack& s, const std::string& key, int n) {
+  std::vector<std::string> transcripts;
+  for (int i = 0; i < n; ++i) transcripts.push_back("Cliente: clínica " + std::to_string(i) + " en Quito.");
+  s.add_meetings(key, transcripts);
+  auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
+  EXPECT_EQ(r.status, 202) << r.body;
+  return parse(r.body);
+}
+
+TEST_F(MessageFaults, HostileMessagesAreDeadLetteredWhileHealthyJobsKeepFlowing) {
+  stack s;
+  auto key = s.create_tenant("acme");
+  auto accepted = queue_batch(s, key, 500);
+  const std::vector<std::pair<std::string, std::string>> hostile{
+      {"empty", ""},
+      {"not-json", "\x01\x02 definitely { not json"},
+      {"huge", std::string(4 << 20, '[')},
+      {"wrong-shape", R"({"v":1,"kind":"classify_meeting","task_id":42})"},
+      {"array", "[1,2,3]"},
+      {"forged-task", schemas::encode(schemas::envelope{new_uuid(), new_uuid(), "classify_meeting", 1, "", ""})},
+  };
+  for (const auto& [id, body] : hostile) s.publish_raw("classify_meeting", body, "hostile-" + id);
+  auto b = s.wait_batch(key, accepted["batch_id"].GetString());
+  EXPECT_EQ(b["succeeded"].GetInt(), 500);
+  EXPECT_TRUE(eventually([&] { return s.queue("dead").messages == hostile.size(); }))
+      << s.queue("dead").messages << " dead letters\n" << s.workers()[0]->log();
+  EXPECT_TRUE(s.workers()[0]->running());
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 500);
+  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+  // And the worker keeps working afterwards.
+  auto more = s.add_meetings(key, {"Cliente: después de todo eso, una más."});
+  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(more[0]));
+  ASSERT_EQ(r.status, 202) << r.body;
+  EXPECT_STREQ(s.wait_task(key, parse(r.body)["task_id"].GetString())["status"].GetString(), "succeeded");
+}
+
+TEST_F(MessageFaults, EveryJobOfABatchPublishedTwiceRunsOnce) {
+  llm_stub llm;
+  stack s({.workers = 0, .llm_provider = "openai", .llm_base_url = llm.base_url()});
+  auto key = s.create_tenant("acme");
+  auto accepted = queue_batch(s, key, 300);
+  const auto tenant = s.sql("SELECT id FROM tenants");
+  // A second copy of every message, as a relay republish or a producer retry would make.
+  for (const auto& t : accepted["task_ids"].GetArray()) {
+    const std::string task_id = t.GetString();
+    const auto subject = std::stoll(s.sql("SELECT subject_id FROM tasks WHERE id = '" + task_id + "'"));
+    s.publish_raw("classify_meeting",
+                  schemas::encode(schemas::envelope{task_id, tenant, "classify_meeting", subject,
+                                                    accepted["batch_id"].GetString(), "copy"}),
+                  task_id);
+  }
+  EXPECT_EQ(s.queue("classify_meeting").messages, 600u);
+  s.start_worker();
+  auto b = s.wait_batch(key, accepted["batch_id"].GetString());
+  EXPECT_EQ(b["succeeded"].GetInt(), 300);
+  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; }));
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 300);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE attempts <> 1"), 0);
+  EXPECT_EQ(llm.calls(), 300);
+  EXPECT_EQ(s.queue("dead").messages, 0u);
+}
+
+}  // namespace

@@ -1,0 +1,107 @@
+// Cancelling tasks and batches: the state is persisted at once, a cancelled task is
+// never processed afterwards, and no result of one is ever kept.
+
+#include <gtest/gtest.h>
+
+#include "llm_stub.hpp"
+#include "mq/core/ids.hpp"
+#include "stack.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+
+struct Cancel : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+std::string status_of(stack& s, const std::string& key, const std::string& task_id) {
+  auto r = s.get(key, "/api/v1/tasks/" + task_id);
+  EXPECT_EQ(r.status, 200) << r.body;
+  return parse(r.body)["status"].GetString();
+}
+
+TEST_F(Cancel, AQueuedTaskIsCancelledAndNeverReachesTheLlm) {
+  llm_stub llm;
+  stack s({.workers = 0, .llm_provider = "openai", .llm_base_url = llm.base_url()});
+  auto key = s.create_tenant("acme");
+  auto other = s.create_tenant("globex");
+  auto ids = s.add_meetings(key, {"Cliente: cancelen esto.", "Cliente: esto sí."});
+  auto first = parse(s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[0])).body);
+  const std::string task_id = first["task_id"].GetString();
+  EXPECT_EQ(status_of(s, key, task_id), "queued");  // and cached so
+
+  EXPECT_EQ(s.post(other, "/api/v1/tasks/" + task_id + "/cancel").status, 404);
+  EXPECT_EQ(s.post(key, "/api/v1/tasks/" + new_uuid() + "/cancel").status, 404);
+  auto r = s.post(key, "/api/v1/tasks/" + task_id + "/cancel");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_STREQ(parse(r.body)["status"].GetString(), "cancelled");
+  EXPECT_EQ(status_of(s, key, task_id), "cancelled");  // the cache says so too
+  EXPECT_EQ(s.post(key, "/api/v1/tasks/" + task_id + "/cancel").status, 200);  // idempotent
+
+  // The message is still queued; a worker settles it without work.
+  auto second = parse(s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[1])).body);
+  s.start_worker();
+  auto done = s.wait_task(key, second["task_id"].GetString());
+  EXPECT_STREQ(done["status"].GetString(), "succeeded");
+  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; }));
+  EXPECT_EQ(llm.calls(), 1);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications WHERE meeting_id = " + std::to_string(ids[0])), 0);
+  EXPECT_EQ(status_of(s, key, task_id), "cancelled");
+
+  // A finished task cannot be cancelled, and a cancelled meeting can be queued again.
+  auto late = s.post(key, "/api/v1/tasks/" + std::string(second["task_id"].GetString()) + "/cancel");
+  EXPECT_EQ(late.status, 409) << late.body;
+  EXPECT_STREQ(parse(late.body)["error"]["code"].GetString(), "CONFLICT");
+  EXPECT_EQ(s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[0])).status, 202);
+}
+
+TEST_F(Cancel, ABatchCancelledMidRunStopsAndKeepsNoResultOfACancelledTask) {
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int) {
+    auto r = llm_stub::completion(llm_stub::valid_classification());
+    r.delay = std::chrono::milliseconds(150);
+    return r;
+  });
+  const int in_flight = 4;
+  stack s({.llm_provider = "openai",
+           .llm_base_url = llm.base_url(),
+           .env = {{"MQ_WORKER_PREFETCH", std::to_string(in_flight)},
+                   {"MQ_LLM_MAX_IN_FLIGHT", std::to_string(in_flight)}}});
+  auto key = s.create_tenant("acme");
+  std::vector<std::string> transcripts;
+  for (int i = 0; i < 80; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i) + ".");
+  s.add_meetings(key, transcripts);
+  auto accepted = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(accepted.status, 202) << accepted.body;
+  const std::string batch_id = parse(accepted.body)["batch_id"].GetString();
+  ASSERT_TRUE(eventually([&] { return s.sql_count("SELECT count(*) FROM tasks WHERE status = 'succeeded'") >= 8; },
+                         std::chrono::seconds(30)));
+
+  auto r = s.post(key, "/api/v1/batches/" + batch_id + "/cancel");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const int calls_at_cancel = llm.calls();
+  auto body = parse(r.body);
+  const int cancelled = body["cancelled_now"].GetInt();
+  EXPECT_GT(cancelled, 40);
+  EXPECT_EQ(body["cancelled"].GetInt(), cancelled);
+
+  auto b = s.wait_batch(key, batch_id);
+  EXPECT_EQ(b["succeeded"].GetInt() + b["cancelled"].GetInt(), 80) << s.workers()[0]->log();
+  EXPECT_EQ(b["cancelled"].GetInt(), cancelled);
+  // Only calls already under way when the cancel committed may still arrive.
+  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; }));
+  EXPECT_LE(llm.calls() - calls_at_cancel, in_flight);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications c JOIN tasks t ON t.subject_id = c.meeting_id "
+                        "WHERE t.status = 'cancelled'"),
+            0);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), b["succeeded"].GetInt());
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE status = 'cancelled' AND finished_at IS NULL"), 0);
+  // Cancelling it again cancels nothing more.
+  auto again = parse(s.post(key, "/api/v1/batches/" + batch_id + "/cancel").body);
+  EXPECT_EQ(again["cancelled_now"].GetInt(), 0);
+  EXPECT_EQ(s.post(key, "/api/v1/batches/" + new_uuid() + "/cancel").status, 404);
+}
+
+}  // namespace
