@@ -140,6 +140,15 @@ class ServiceMeter:
         return out
 
 
+def services_per_job(meter, jobs):
+    """ServiceMeter.stop() as row columns: <service>_cpu_ms_per_job, <service>_peak_rss_mb."""
+    out = {}
+    for name, m in meter.stop().items():
+        out[f"{name}_cpu_ms_per_job"] = m["cpu_s"] * 1000 / max(jobs, 1)
+        out[f"{name}_peak_rss_mb"] = m["peak_rss_mb"]
+    return out
+
+
 def redis_delete_prefix(prefix):
     port = os.environ.get("MQ_REDIS_PORT", "6379")
     keys = subprocess.run(["redis-cli", "-p", port, "--scan", "--pattern", prefix + "*"],

@@ -153,14 +153,12 @@ def end_to_end(latency_ms, jobs, pool, concurrency):
         meter.start()
         stub_cpu = b.cpu_seconds(stub.proc.pid)
         seconds, cpu, rss = run.run_batch(ids)
-        services = meter.stop()
+        services = b.services_per_job(meter, jobs)
         row = {"latency_ms": latency_ms, "pool": f"{pool} {concurrency}", "jobs": jobs, "seconds": seconds,
                "jobs_per_s": jobs / seconds, "max_in_flight": stub.stats()["max_in_flight"],
                "worker_cpu_ms_per_job": cpu * 1000 / jobs, "worker_peak_rss_mb": rss,
                "stub_cpu_ms_per_job": (b.cpu_seconds(stub.proc.pid) - stub_cpu) * 1000 / jobs}
-        for name, m in services.items():
-            row[f"{name}_cpu_ms_per_job"] = m["cpu_s"] * 1000 / jobs
-            row[f"{name}_peak_rss_mb"] = m["peak_rss_mb"]
+        row.update(services)
         return row
     finally:
         run.stop()

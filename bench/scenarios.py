@@ -10,14 +10,6 @@ def _process_row(prefix, pid, cpu_before, jobs):
             f"{prefix}_peak_rss_mb": b.peak_rss_mb(pid)}
 
 
-def _services_row(meter, jobs):
-    out = {}
-    for name, m in meter.stop().items():
-        out[f"{name}_cpu_ms_per_job"] = m["cpu_s"] * 1000 / max(jobs, 1)
-        out[f"{name}_peak_rss_mb"] = m["peak_rss_mb"]
-    return out
-
-
 def ingress(rate, duration, settings):
     """(a) POST /api/v1/workers/classify/:id for fresh meetings at `rate` (0: as fast as
     answers come back), no workers: accepted/s and latency of durable acceptance."""
@@ -37,7 +29,7 @@ def ingress(rate, duration, settings):
                "max_ms": r["latency_ms"]["max"], "not_202": r["answered"] - accepted + r["errors"],
                "load_cpu_ms_per_job": r["cpu_s"] * 1000 / max(accepted, 1)}
         row.update(_process_row("api", stack.api.pid, api_cpu, accepted))
-        row.update(_services_row(meter, accepted))
+        row.update(b.services_per_job(meter, accepted))
         return row
     finally:
         stack.stop()
@@ -74,7 +66,7 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
                "worker_peak_rss_mb": max(b.peak_rss_mb(p.pid) for p in workers)}
         row.update(_process_row("api", stack.api.pid, cpu[stack.api.pid], jobs))
         row.update(_process_row("stub", stub.proc.pid, stub_cpu, jobs))
-        row.update(_services_row(meter, jobs))
+        row.update(b.services_per_job(meter, jobs))
         if poll:
             r = poll.result()
             ok = r["status"].get("200", 0)

@@ -198,14 +198,20 @@ class openai_client final : public llm_client {
 
 }  // namespace
 
-chat_outcome parse_chat_reply(long status, const std::string& body, const std::string& retry_after_header) {
-  chat_outcome out;
+/// Fills what every reply carries (status, Retry-After) and, for a non-2xx status, the
+/// error; true when the body is worth parsing.
+template <typename Outcome>
+bool answered_ok(Outcome& out, long status, const std::string& body, const std::string& retry_after_header) {
   out.http_status = status;
   out.retry_after = parse_retry_after(retry_after_header);
-  if (status < 200 || status >= 300) {
-    out.err = http_error(status, body);
-    return out;
-  }
+  if (status >= 200 && status < 300) return true;
+  out.err = http_error(status, body);
+  return false;
+}
+
+chat_outcome parse_chat_reply(long status, const std::string& body, const std::string& retry_after_header) {
+  chat_outcome out;
+  if (!answered_ok(out, status, body, retry_after_header)) return out;
   auto doc = json::parse(body);
   if (!doc || !doc->IsObject() || !doc->HasMember("choices") || !(*doc)["choices"].IsArray() ||
       (*doc)["choices"].Empty()) {
@@ -228,12 +234,7 @@ chat_outcome parse_chat_reply(long status, const std::string& body, const std::s
 
 embed_outcome parse_embed_reply(long status, const std::string& body, const std::string& retry_after_header) {
   embed_outcome out;
-  out.http_status = status;
-  out.retry_after = parse_retry_after(retry_after_header);
-  if (status < 200 || status >= 300) {
-    out.err = http_error(status, body);
-    return out;
-  }
+  if (!answered_ok(out, status, body, retry_after_header)) return out;
   auto doc = json::parse(body);
   if (!doc || !doc->IsObject() || !doc->HasMember("data") || !(*doc)["data"].IsArray()) {
     out.err = make_error(errc::llm_server_error, "provider answered without embeddings", body.substr(0, 200));

@@ -7,13 +7,11 @@ namespace mq::store {
 namespace {
 
 /// Moves the matched unfinished tasks to cancelled; `where` selects them ($1, $2).
-const char* cancel_sql(const char* where) {
-  static thread_local std::string sql;
-  sql = std::string("WITH c AS (UPDATE tasks t SET status = 'cancelled', finished_at = now(), updated_at = now(), "
-                    "next_attempt_at = NULL, error_code = 'cancelled', error = 'cancelled on request' "
-                    "WHERE ") + where + " AND t.status IN ('queued', 'running', 'retrying') RETURNING t.*) "
-                    "SELECT " MQ_TASK_COLUMNS " FROM c t";
-  return sql.c_str();
+std::string cancel_sql(const char* where) {
+  return std::string("WITH c AS (UPDATE tasks t SET status = 'cancelled', finished_at = now(), updated_at = now(), "
+                     "next_attempt_at = NULL, error_code = 'cancelled', error = 'cancelled on request' "
+                     "WHERE ") + where + " AND t.status IN ('queued', 'running', 'retrying') RETURNING t.*) "
+                     "SELECT " MQ_TASK_COLUMNS " FROM c t";
 }
 
 }  // namespace

@@ -1,3 +1,4 @@
+#include <cstring>
 #include <hiredis/hiredis.h>
 
 #include "mq/config/config.hpp"
@@ -55,18 +56,23 @@ class redis_cache final : public result_cache {
     return std::optional<std::string>{};
   }
 
-  result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys) override {
-    std::vector<std::optional<std::string>> out(keys.size());
-    if (keys.empty()) return out;
-    if (auto st = connect(); !st) return st.err();
-    std::vector<const char*> argv{"MGET"};
-    std::vector<size_t> lens{4};
+  /// Sends `command key...` and reads its reply.
+  result<reply_ptr> over_keys(const char* command, const std::vector<std::string>& keys) {
+    std::vector<const char*> argv{command};
+    std::vector<size_t> lens{std::strlen(command)};
     for (const auto& k : keys) {
       argv.push_back(k.c_str());
       lens.push_back(k.size());
     }
     redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
-    auto r = read_reply();
+    return read_reply();
+  }
+
+  result<std::vector<std::optional<std::string>>> get_many(const std::vector<std::string>& keys) override {
+    std::vector<std::optional<std::string>> out(keys.size());
+    if (keys.empty()) return out;
+    if (auto st = connect(); !st) return st.err();
+    auto r = over_keys("MGET", keys);
     if (!r) return r.err();
     if ((*r)->type != REDIS_REPLY_ARRAY || (*r)->elements != keys.size())
       return make_error(errc::unavailable, "cache error", "unexpected MGET reply");
@@ -80,14 +86,7 @@ class redis_cache final : public result_cache {
   status del(const std::vector<std::string>& keys) override {
     if (keys.empty()) return ok_status();
     if (auto st = connect(); !st) return st;
-    std::vector<const char*> argv{"DEL"};
-    std::vector<size_t> lens{3};
-    for (const auto& k : keys) {
-      argv.push_back(k.c_str());
-      lens.push_back(k.size());
-    }
-    redisAppendCommandArgv(ctx_, static_cast<int>(argv.size()), argv.data(), lens.data());
-    auto r = read_reply();
+    auto r = over_keys("DEL", keys);
     if (!r) return r.err();
     return ok_status();
   }
