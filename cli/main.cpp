@@ -3,14 +3,19 @@
 //   mqctl migrate                  apply pending SQL migrations
 //   mqctl tenant create <name>     create a tenant; prints its API key on the last line
 //   mqctl key create <tenant>      add an API key to a tenant; prints it on the last line
+//   mqctl token <tenant> [seconds] a JWT (HS256, api.jwt_secret) for the tenant, valid for
+//                                  `seconds` (default 3600); prints it on the last line
 //   mqctl topology delete          delete every queue and exchange under amqp.prefix
 //                                  (messages in them are gone: for tests and benchmarks)
 
+#include <chrono>
 #include <iostream>
 #include <string>
 #include <vector>
 
 #include "mq/config/config.hpp"
+#include "mq/core/json.hpp"
+#include "mq/core/jwt.hpp"
 #include "mq/core/log.hpp"
 #include "mq/queues/amqp.hpp"
 #include "mq/store/pg_session.hpp"
@@ -19,7 +24,8 @@
 namespace {
 
 int usage() {
-  std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant> | topology delete\n";
+  std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant> | token <tenant> [seconds] | "
+               "topology delete\n";
   return 64;
 }
 
@@ -33,6 +39,35 @@ int report(const mq::error& e) {
 int print_key(const mq::result<mq::store::new_key>& k) {
   if (!k) return report(k.err());
   std::cout << "tenant: " << k->tenant_name << " (" << k->tenant_id << ")\n" << k->api_key << "\n";
+  return 0;
+}
+
+int print_token(const mq::config::app_config& cfg, mq::store::pg_session& db, const std::vector<std::string>& args) {
+  if (cfg.api.jwt_secret.empty()) {
+    std::cerr << "mqctl: set MQ_API_JWT_SECRET to sign tokens\n";
+    return 78;
+  }
+  long ttl = 3600;
+  try {
+    if (args.size() == 3) ttl = std::stol(args[2]);
+  } catch (const std::exception&) {
+    return usage();
+  }
+  if (ttl <= 0) return usage();
+  auto id = mq::store::tenant_id_by_name(db, args[1]);
+  if (!id) return report(id.err());
+  if (!*id) return report(mq::make_error(mq::errc::not_found, "no tenant named " + args[1]));
+  const auto now = std::chrono::duration_cast<std::chrono::seconds>(
+                       std::chrono::system_clock::now().time_since_epoch()).count();
+  mq::json::writer w;
+  w.begin_object();
+  w.kv("tenant_id", **id);
+  w.kv("iat", static_cast<long long>(now));
+  w.kv("exp", static_cast<long long>(now + ttl));
+  if (!cfg.api.jwt_issuer.empty()) w.kv("iss", cfg.api.jwt_issuer);
+  w.end_object();
+  std::cout << "tenant: " << args[1] << " (" << **id << "), expires in " << ttl << " s\n"
+            << mq::jwt::sign_hs256(w.take(), cfg.api.jwt_secret) << "\n";
   return 0;
 }
 
@@ -71,5 +106,6 @@ int main(int argc, char** argv) {
   }
   if (args.size() == 3 && args[0] == "key" && args[1] == "create")
     return print_key(mq::store::create_api_key(db, args[2]));
+  if ((args.size() == 2 || args.size() == 3) && args[0] == "token") return print_token(cfg, db, args);
   return usage();
 }

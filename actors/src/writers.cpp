@@ -51,6 +51,7 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
         queue_flush();
         return rp;
       },
+      [=](bury_atom, store::dead_letter& d) -> bury_reply { return self->state.store->bury(d); },
       [=](flush_atom) {
         auto& st = self->state;
         st.flush_queued = false;
@@ -72,9 +73,13 @@ std::int64_t unix_ms() {
       .count();
 }
 
+/// Moves the hold to `until` if that is later; logs when this starts a hold (every
+/// replica says when a provider's Retry-After reached it).
 void extend_hold(const shared_hold& hold, std::int64_t until) {
   auto seen = hold->load();
   while (until > seen && !hold->compare_exchange_weak(seen, until)) {}
+  if (until > seen && seen <= unix_ms())
+    log::warn("limiter", "provider hold in force", {}, {{"for_ms", std::to_string(until - unix_ms())}});
 }
 
 }  // namespace

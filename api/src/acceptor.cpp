@@ -43,14 +43,15 @@ void acceptor::commit(store::pg_session& db, std::vector<item>& group) {
     }
   }
   if (created.empty()) return;
-  s_.publish_tasks(created, [waiting](status st) {
+  s_.publish_tasks(created, [this, waiting](status st) {
     for (auto& [task, fn] : *waiting) {
-      if (st)
+      if (st) {
         fn(std::move(task));
-      else
-        fn(make_error(errc::unavailable,
-                      "the job is stored but the broker did not confirm it; retrying the request returns the same task",
-                      st.err().internal));
+      } else {
+        auto e = stored_but_unconfirmed(s_, {task.task});
+        e.internal = st.err().internal;
+        fn(std::move(e));
+      }
     }
   }, result->outbox_id);
 }

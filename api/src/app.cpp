@@ -67,6 +67,7 @@ int run(const config::app_config& cfg) {
   add_ops_routes(r);
   add_meeting_routes(r);
   add_task_routes(r);
+  add_dead_letter_routes(r);
   add_classification_routes(r);
   add_usage_routes(r);
 

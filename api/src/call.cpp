@@ -71,12 +71,13 @@ void call::reply(int status, std::string body, std::vector<std::pair<std::string
   responder(std::move(r));
 }
 
-void call::fail(const error& e) {
+void call::fail(const error& e, int retry_after_seconds) {
   if (e.code == errc::internal || e.code == errc::unavailable)
     log::error("http", e.message, {request_id, {}, tenant}, {{"detail", e.internal}, {"path", req.path}});
   std::vector<std::pair<std::string, std::string>> headers;
   if (e.code == errc::unauthorized) headers.emplace_back("WWW-Authenticate", "Bearer");
-  if (e.code == errc::unavailable || e.code == errc::rate_limited) headers.emplace_back("Retry-After", "1");
+  if (e.code == errc::unavailable || e.code == errc::rate_limited)
+    headers.emplace_back("Retry-After", std::to_string(retry_after_seconds));
   reply(http_status(e.code), error_body(e, request_id), std::move(headers));
 }
 

@@ -32,8 +32,9 @@ struct call {
   /// Sends `body` (JSON) with `status`; adds X-Request-ID and logs the request.
   void reply(int status, std::string body,
              std::vector<std::pair<std::string, std::string>> headers = {});
-  /// Sends the error body with the mapped status; logs the internal detail.
-  void fail(const error& e);
+  /// Sends the error body with the mapped status; logs the internal detail. 429 and 503
+  /// carry Retry-After (`retry_after_seconds`).
+  void fail(const error& e, int retry_after_seconds = 1);
   /// Sends 204 No Content.
   void no_content();
 };

@@ -38,6 +38,7 @@ class router {
 void add_ops_routes(router& r);
 void add_meeting_routes(router& r);
 void add_task_routes(router& r);
+void add_dead_letter_routes(router& r);
 void add_classification_routes(router& r);
 void add_usage_routes(router& r);
 

@@ -76,12 +76,7 @@ void list_meetings(services& s, const call_ptr& c) {
   auto page = read_page(s, c);
   if (!page) return;
   std::optional<bool> classified;
-  std::string v;
-  if (c->req.query_param("classified", v)) {
-    if (v != "true" && v != "false")
-      return c->fail(make_error(errc::invalid_parameter, "classified must be true or false"));
-    classified = v == "true";
-  }
+  if (!read_flag(c, "classified", classified)) return;
   s.with_db(c, [c, page = *page, classified](store::pg_session& db) {
     reply_page(c, store::list_meetings(db, c->tenant, classified, {page.first, page.second}));
   });

@@ -20,22 +20,6 @@ std::string accepted_task_json(const schemas::task_record& t, bool deduplicated)
   return "{\"deduplicated\":" + std::string(deduplicated ? "true" : "false") + "," + body.substr(1);
 }
 
-/// Answers 202 once `tasks` are confirmed by the broker, or 503 when the broker did not
-/// confirm (the committed tasks stay in the outbox and the relay publishes them).
-void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::task_record> tasks,
-                         std::string outbox_id, std::function<void()> accept) {
-  s.publish_tasks(tasks, [c, accept = std::move(accept)](status st) {
-    if (!st) {
-      auto e = make_error(errc::unavailable,
-                          "the job is stored but the broker did not confirm it; retrying the "
-                          "request returns the same task",
-                          st.err().internal);
-      return c->fail(e);
-    }
-    accept();
-  }, std::move(outbox_id));
-}
-
 void write_ids(json::writer& w, const char* key, const std::vector<schemas::task_record>& tasks) {
   w.key(key);
   w.begin_array();

@@ -2,6 +2,8 @@
 
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
+#include "mq/core/jwt.hpp"
+#include "mq/core/time.hpp"
 #include "mq/core/log.hpp"
 #include "mq/queues/topology.hpp"
 #include "mq/schemas/validator.hpp"
@@ -34,6 +36,7 @@ services::services(const config::app_config& c)
       publisher(c.amqp, queues::topology{c.amqp.prefix}),
       keys{c.redis.key_prefix},
       auth(std::chrono::seconds(c.api.auth_cache_seconds)),
+      limits(c.api.tenant_requests_per_second, c.api.tenant_burst),
       classify(*this, std::string(schemas::kinds::classify_meeting)),
       cache_reads_(
           cache,
@@ -122,23 +125,57 @@ void services::flush_marks(store::pg_session& db) {
   }
 }
 
+namespace {
+
+/// Sets the call's tenant and runs `next`, unless the tenant is over its request rate.
+void admit(services& s, const call_ptr& c, const std::string& tenant, const std::function<void()>& next) {
+  c->tenant = tenant;
+  if (auto wait = s.limits.admit(tenant); wait.count() > 0) {
+    const auto seconds = (wait.count() + 999) / 1000;
+    auto e = make_error(errc::rate_limited, "too many requests for this tenant; retry after " +
+                                                std::to_string(seconds) + " s");
+    return c->fail(e, static_cast<int>(seconds));
+  }
+  next();
+}
+
+/// A JWT bearer: checked offline, then its tenant_id must name a tenant.
+void authenticate_token(services& s, const call_ptr& c, const std::string& token, std::function<void()> next) {
+  const auto& api = s.cfg.api;
+  auto claims = jwt::verify_hs256(token, api.jwt_secret,
+                                  {system_now(), std::chrono::seconds(api.jwt_leeway_seconds), api.jwt_issuer});
+  if (!claims) return c->fail(claims.err());
+  auto tenant = json::get_string(*claims, "tenant_id");
+  if (!tenant || !is_uuid(*tenant))
+    return c->fail(make_error(errc::unauthorized, "invalid token: tenant_id must be a tenant's id"));
+  const std::string cache_key = "tenant:" + *tenant;
+  if (s.auth.find(cache_key)) return admit(s, c, *tenant, next);
+  s.with_db(c, [&s, c, tenant = *tenant, cache_key, next = std::move(next)](store::pg_session& db) {
+    auto exists = store::tenant_exists(db, tenant);
+    if (!exists) return c->fail(exists.err());
+    if (!*exists) return c->fail(make_error(errc::unauthorized, "invalid token: unknown tenant"));
+    s.auth.remember(cache_key, tenant);
+    admit(s, c, tenant, next);
+  });
+}
+
+}  // namespace
+
 void authenticate(services& s, const call_ptr& c, std::function<void()> next) {
   const std::string header = c->req.header("authorization");
   const std::string prefix = "Bearer ";
   if (header.size() <= prefix.size() || header.compare(0, prefix.size(), prefix) != 0)
-    return c->fail(make_error(errc::unauthorized, "missing bearer API key"));
-  const std::string hash = sha256_hex(header.substr(prefix.size()));
-  if (auto tenant = s.auth.find(hash)) {
-    c->tenant = *tenant;
-    return next();
-  }
+    return c->fail(make_error(errc::unauthorized, "missing bearer API key or token"));
+  const std::string credential = header.substr(prefix.size());
+  if (jwt::looks_like_jwt(credential)) return authenticate_token(s, c, credential, std::move(next));
+  const std::string hash = sha256_hex(credential);
+  if (auto tenant = s.auth.find(hash)) return admit(s, c, *tenant, next);
   s.with_db(c, [&s, c, hash, next = std::move(next)](store::pg_session& db) {
     auto tenant = store::tenant_for_key_hash(db, hash);
     if (!tenant) return c->fail(tenant.err());
     if (!*tenant) return c->fail(make_error(errc::unauthorized, "unknown API key"));
     s.auth.remember(hash, **tenant);
-    c->tenant = **tenant;
-    next();
+    admit(s, c, **tenant, next);
   });
 }
 
@@ -217,6 +254,48 @@ std::string page_json(const std::vector<std::string>& items, int page, int page_
   w.kv("total", total);
   w.end_object();
   return w.take();
+}
+
+void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::task_record> tasks,
+                         std::string outbox_id, std::function<void()> accept) {
+  auto unconfirmed = stored_but_unconfirmed(s, tasks);
+  s.publish_tasks(tasks, [c, accept = std::move(accept), unconfirmed = std::move(unconfirmed)](status st) mutable {
+    if (!st) {
+      unconfirmed.internal = st.err().internal;
+      return c->fail(unconfirmed);
+    }
+    accept();
+  }, std::move(outbox_id));
+}
+
+error stored_but_unconfirmed(const services& s, const std::vector<schemas::task_record>& tasks) {
+  auto e = make_error(errc::unavailable,
+                      "the job is stored but the broker did not confirm it yet; it is published within " +
+                          std::to_string(s.cfg.api.outbox_grace_seconds + 2) +
+                          " s: poll it (retrying the request while it is unfinished returns the same task)");
+  json::writer w;
+  w.begin_object();
+  if (tasks.size() == 1) {
+    w.kv("task_id", tasks[0].id);
+    w.kv("status_url", "/api/v1/tasks/" + tasks[0].id);
+  } else if (!tasks.empty() && tasks[0].batch_id) {
+    w.kv("batch_id", *tasks[0].batch_id);
+    w.kv("status_url", "/api/v1/batches/" + *tasks[0].batch_id);
+  }
+  w.end_object();
+  e.details = w.take();
+  return e;
+}
+
+bool read_flag(const call_ptr& c, const char* name, std::optional<bool>& out) {
+  std::string v;
+  if (!c->req.query_param(name, v)) return true;
+  if (v != "true" && v != "false") {
+    c->fail(make_error(errc::invalid_parameter, std::string(name) + " must be true or false"));
+    return false;
+  }
+  out = v == "true";
+  return true;
 }
 
 }  // namespace mq::api

@@ -11,6 +11,7 @@
 
 #include "acceptor.hpp"
 #include "call.hpp"
+#include "tenant_limiter.hpp"
 #include "mq/config/config.hpp"
 #include "mq/core/blocking_pool.hpp"
 #include "mq/queues/amqp.hpp"
@@ -46,6 +47,7 @@ struct services {
   queues::publisher publisher;
   store::cache_keys keys;
   auth_cache auth;
+  tenant_limiter limits;
   acceptor classify;  ///< Group commit of single classification jobs.
 
   /// Runs `fn` on a database thread; answers 503 at once if too much is queued.
@@ -92,6 +94,19 @@ bool check_schema(const call_ptr& c, const char* schema, const rapidjson::Value&
 
 /// parse_body() then check_schema() on the whole body.
 std::optional<rapidjson::Document> read_body(const call_ptr& c, const char* schema);
+
+/// Runs `accept` once `tasks` are confirmed by the broker; answers 503 when the broker
+/// did not confirm (the committed tasks stay in the outbox and the relay publishes them).
+void publish_then_accept(services& s, const call_ptr& c, std::vector<schemas::task_record> tasks,
+                         std::string outbox_id, std::function<void()> accept);
+
+/// The 503 for tasks that are committed (in the outbox) but whose publish the broker did
+/// not confirm: says when the relay publishes them and names the task or batch to poll.
+error stored_but_unconfirmed(const services& s, const std::vector<schemas::task_record>& tasks);
+
+/// Reads the optional boolean query parameter `name` into `out`; replies 400 and returns
+/// false when it is neither true nor false.
+bool read_flag(const call_ptr& c, const char* name, std::optional<bool>& out);
 
 /// Reads page and page_size query parameters (400 when malformed or out of range).
 std::optional<std::pair<int, int>> read_page(const services& s, const call_ptr& c);

@@ -126,7 +126,12 @@ std::vector<field> bind(app_config& c) {
       .integer("max_pending_db_jobs", c.api.max_pending_db_jobs, 1, 10000000)
       .integer("auth_cache_seconds", c.api.auth_cache_seconds, 0, 86400)
       .integer("outbox_grace_seconds", c.api.outbox_grace_seconds, 1, 86400)
-      .integer("outbox_interval_ms", c.api.outbox_interval_ms, 50, 3600000);
+      .integer("outbox_interval_ms", c.api.outbox_interval_ms, 50, 3600000)
+      .secret("jwt_secret", c.api.jwt_secret)
+      .str("jwt_issuer", c.api.jwt_issuer)
+      .integer("jwt_leeway_seconds", c.api.jwt_leeway_seconds, 0, 3600)
+      .number("tenant_requests_per_second", c.api.tenant_requests_per_second, 0, 1e9)
+      .integer("tenant_burst", c.api.tenant_burst, 1, 10000000);
   b.section("postgres")
       .str("host", c.postgres.host)
       .integer("port", c.postgres.port, 1, 65535)

@@ -5,7 +5,9 @@
 #include <map>
 
 #include "mq/config/config.hpp"
+#include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/time.hpp"
 #include "mq/queues/amqp.hpp"
 
 namespace mq::queues {
@@ -31,6 +33,44 @@ amqp_table_entry_t text_entry(const char* key, const char* value) {
   e.value.kind = AMQP_FIELD_KIND_UTF8;
   e.value.value.bytes = amqp_cstring_bytes(value);
   return e;
+}
+
+void write_field(json::writer& w, const amqp_field_value_t& v);
+
+void write_table(json::writer& w, const amqp_table_t& t) {
+  w.begin_object();
+  for (int i = 0; i < t.num_entries; ++i) {
+    w.key(str(t.entries[i].key));
+    write_field(w, t.entries[i].value);
+  }
+  w.end_object();
+}
+
+/// A header value as JSON (x-death is an array of tables); timestamps as RFC 3339.
+void write_field(json::writer& w, const amqp_field_value_t& v) {
+  switch (v.kind) {
+    case AMQP_FIELD_KIND_UTF8:
+    case AMQP_FIELD_KIND_BYTES: w.value(str(v.value.bytes)); break;
+    case AMQP_FIELD_KIND_BOOLEAN: w.value(v.value.boolean != 0); break;
+    case AMQP_FIELD_KIND_I8: w.value(static_cast<long long>(v.value.i8)); break;
+    case AMQP_FIELD_KIND_U8: w.value(static_cast<long long>(v.value.u8)); break;
+    case AMQP_FIELD_KIND_I16: w.value(static_cast<long long>(v.value.i16)); break;
+    case AMQP_FIELD_KIND_U16: w.value(static_cast<long long>(v.value.u16)); break;
+    case AMQP_FIELD_KIND_I32: w.value(static_cast<long long>(v.value.i32)); break;
+    case AMQP_FIELD_KIND_U32: w.value(static_cast<long long>(v.value.u32)); break;
+    case AMQP_FIELD_KIND_I64: w.value(static_cast<long long>(v.value.i64)); break;
+    case AMQP_FIELD_KIND_U64: w.value(static_cast<long long>(v.value.u64)); break;
+    case AMQP_FIELD_KIND_TIMESTAMP:
+      w.value(format_rfc3339(sys_time(std::chrono::seconds(v.value.u64))));
+      break;
+    case AMQP_FIELD_KIND_ARRAY:
+      w.begin_array();
+      for (int i = 0; i < v.value.array.num_entries; ++i) write_field(w, v.value.array.entries[i]);
+      w.end_array();
+      break;
+    case AMQP_FIELD_KIND_TABLE: write_table(w, v.value.table); break;
+    default: w.null(); break;
+  }
 }
 
 std::string describe(amqp_rpc_reply_t r) {
@@ -293,6 +333,14 @@ result<std::optional<delivery>> connection::next(std::chrono::milliseconds timeo
           case AMQP_FIELD_KIND_U32:
             if (key == "x-delivery-count") out.delivery_count = e.value.value.u32;
             break;
+          case AMQP_FIELD_KIND_ARRAY:
+          case AMQP_FIELD_KIND_TABLE: {
+            // Structured headers (x-death: how a dead letter got here) travel as JSON.
+            json::writer w;
+            write_field(w, e.value);
+            out.headers.emplace_back(key, w.take());
+            break;
+          }
           default:
             break;
         }

@@ -213,4 +213,31 @@ std::string to_json(const meeting_record& m) {
   return w.take();
 }
 
+std::string to_json(const dead_letter_record& d) {
+  json::writer w;
+  w.begin_object();
+  w.kv("dead_letter_id", d.id);
+  w.kv("task_id", d.task_id);
+  w.kv("kind", d.kind);
+  w.kv("task_status", d.task_status);
+  w.kv("queue", d.queue);
+  w.kv("reason", d.reason);
+  w.key("error");
+  w.begin_object();
+  w.kv("code", d.error_code);
+  w.kv("message", d.error);
+  w.end_object();
+  w.kv("deliveries", d.deliveries);
+  w.key("history");
+  w.raw(d.history_json);
+  w.kv("body_preview", d.body_preview);
+  w.kv("body_bytes", d.body_bytes);
+  w.kv("request_id", d.request_id);
+  w.kv("created_at", d.created_at);
+  w.kv("replayed_at", d.replayed_at);
+  w.kv("replays", d.replays);
+  w.end_object();
+  return w.take();
+}
+
 }  // namespace mq::schemas

@@ -2,6 +2,7 @@
 #include <set>
 
 #include "mq/store/job_store.hpp"
+#include "mq/store/repositories.hpp"
 #include "rows.hpp"
 
 namespace mq::store {
@@ -99,6 +100,10 @@ class pg_job_store final : public job_store {
       : session_(conninfo, "SET plan_cache_mode = force_generic_plan; SET enable_nestloop = off") {}
 
   status ping() override { return session_.ping(); }
+
+  result<std::optional<schemas::task_record>> bury(const dead_letter& d) override {
+    return record_dead_letter(session_, d);
+  }
 
   result<std::vector<claim_result>> claim(const std::vector<claim_request>& jobs) override {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<claim_result>> {

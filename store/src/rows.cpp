@@ -1,5 +1,7 @@
 #include "rows.hpp"
 
+#include "mq/core/ids.hpp"
+
 namespace mq::store {
 
 schemas::task_record task_from_row(const pqxx::row& r, int o) {
@@ -44,6 +46,17 @@ schemas::classification_record classification_from_row(const pqxx::row& r) {
   c.created_at = r[12].c_str();
   c.updated_at = r[13].c_str();
   return c;
+}
+
+std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record>& created) {
+  if (created.empty()) return {};
+  std::vector<std::string> ids;
+  ids.reserve(created.size());
+  for (const auto& t : created) ids.push_back(t.id);
+  std::string id = new_uuid();
+  prepare(tx.conn(), "mq_outbox", "INSERT INTO outbox (id, task_ids) VALUES ($1, $2::uuid[])");
+  tx.exec_prepared("mq_outbox", id, array_literal(ids));
+  return id;
 }
 
 }  // namespace mq::store

@@ -28,4 +28,8 @@ schemas::task_record task_from_row(const pqxx::row& r, int offset = 0);
 schemas::classification_record classification_from_row(const pqxx::row& r);
 
 
+/// Records the outbox group of `created` (one row, whatever their number); returns its
+/// id, or "" when nothing was created.
+std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record>& created);
+
 }  // namespace mq::store

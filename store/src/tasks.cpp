@@ -75,19 +75,6 @@ void drop_newly_classified(pqxx::work& tx, std::vector<schemas::task_record>& cr
                 created.end());
 }
 
-/// Records the outbox group of `created` (one row, whatever their number); returns its
-/// id, or "" when nothing was created.
-std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record>& created) {
-  if (created.empty()) return {};
-  std::vector<std::string> ids;
-  ids.reserve(created.size());
-  for (const auto& t : created) ids.push_back(t.id);
-  std::string id = new_uuid();
-  prepare(tx.conn(), "mq_outbox", "INSERT INTO outbox (id, task_ids) VALUES ($1, $2::uuid[])");
-  tx.exec_prepared("mq_outbox", id, array_literal(ids));
-  return id;
-}
-
 /// Creates the batch for `subjects`; the batch row is dropped again if nothing was new.
 /// With `only_unclassified`, meetings classified meanwhile are left out.
 enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string_view kind,

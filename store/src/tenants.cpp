@@ -46,4 +46,20 @@ result<std::optional<std::string>> tenant_for_key_hash(pg_session& s, const std:
   });
 }
 
+result<bool> tenant_exists(pg_session& s, const std::string& tenant_id) {
+  return guarded(s, [&](pqxx::connection& c) -> result<bool> {
+    pqxx::nontransaction tx(c);
+    return !tx.exec_params("SELECT 1 FROM tenants WHERE id = $1", tenant_id).empty();
+  });
+}
+
+result<std::optional<std::string>> tenant_id_by_name(pg_session& s, const std::string& name) {
+  return guarded(s, [&](pqxx::connection& c) -> result<std::optional<std::string>> {
+    pqxx::nontransaction tx(c);
+    auto rows = tx.exec_params("SELECT id FROM tenants WHERE name = $1", name);
+    if (rows.empty()) return std::optional<std::string>{};
+    return std::optional<std::string>{rows[0][0].c_str()};
+  });
+}
+
 }  // namespace mq::store

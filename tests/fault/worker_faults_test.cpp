@@ -9,6 +9,7 @@
 #include <chrono>
 #include <thread>
 
+#include "faults.hpp"
 #include "llm_stub.hpp"
 #include "stack.hpp"
 
@@ -31,37 +32,6 @@ void answer_after(llm_stub& llm, std::chrono::milliseconds delay) {
   });
 }
 
-/// n meetings queued as one batch; returns the batch id.
-std::string queue_batch(stack& s, const std::string& key, int n) {
-  std::vector<std::string> transcripts;
-  for (int i = 0; i < n; ++i) transcripts.push_back("Cliente: tienda " + std::to_string(i) + " en Lima.");
-  for (std::size_t at = 0; at < transcripts.size(); at += 1000)
-    s.add_meetings(key, {transcripts.begin() + at,
-                         transcripts.begin() + std::min(transcripts.size(), at + 1000)});
-  auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
-  EXPECT_EQ(r.status, 202) << r.body;
-  return parse(r.body)["batch_id"].GetString();
-}
-
-long long succeeded(stack& s) { return s.sql_count("SELECT count(*) FROM tasks WHERE status = 'succeeded'"); }
-
-/// The closing count every fault test makes: nothing lost, nothing doubled, nothing dead.
-void expect_exactly_once(stack& s, int accepted, const std::string& what) {
-  EXPECT_EQ(succeeded(s), accepted) << what;
-  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), accepted) << what;
-  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE status <> 'succeeded'"), 0) << what;
-  EXPECT_EQ(s.sql_count("SELECT count(*) FROM (SELECT subject_id FROM tasks GROUP BY 1 HAVING count(*) > 1) d"), 0)
-      << what;
-  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications c JOIN tasks t ON t.id = c.task_id "
-                        "WHERE t.subject_id <> c.meeting_id"),
-            0)
-      << what;
-  EXPECT_EQ(s.queue("dead").messages, 0u) << what;
-  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; })) << what;
-}
-
-bool exited_zero(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
-
 TEST_F(WorkerFaults, KillNineMidBatchLosesNothingAndRunsNothingTwiceToCompletion) {
   llm_stub llm;
   answer_after(llm, std::chrono::milliseconds(20));
@@ -71,7 +41,7 @@ TEST_F(WorkerFaults, KillNineMidBatchLosesNothingAndRunsNothingTwiceToCompletion
            .env = {{"MQ_WORKER_PREFETCH", std::to_string(prefetch)},
                    {"MQ_LLM_MAX_IN_FLIGHT", std::to_string(prefetch)}}});
   auto key = s.create_tenant("acme");
-  auto batch = queue_batch(s, key, jobs);
+  const std::string batch = queue_batch(s, key, jobs)["batch_id"].GetString();
   ASSERT_TRUE(eventually([&] { return succeeded(s) >= jobs / 4; }, std::chrono::seconds(60)));
   s.workers()[0]->signal(SIGKILL);
   ASSERT_NE(s.workers()[0]->wait(std::chrono::seconds(10)), -1);
@@ -98,7 +68,7 @@ TEST_F(WorkerFaults, SigtermFinishesJobsInFlightAndExitsZeroWithinTheGracePeriod
                    {"MQ_LLM_MAX_IN_FLIGHT", std::to_string(prefetch)},
                    {"MQ_WORKER_DRAIN_SECONDS", std::to_string(drain_seconds)}}});
   auto key = s.create_tenant("acme");
-  auto batch = queue_batch(s, key, jobs);
+  const std::string batch = queue_batch(s, key, jobs)["batch_id"].GetString();
   ASSERT_TRUE(eventually([&] { return llm.in_flight() >= prefetch / 2; }, std::chrono::seconds(30)));
   const auto calls_at_term = llm.calls();
   const auto sent = clock_type::now();
@@ -128,7 +98,7 @@ TEST_F(WorkerFaults, ScalingOneToThreeToOneDuringABatchKeepsEveryJobOnce) {
            .llm_base_url = llm.base_url(),
            .env = {{"MQ_WORKER_PREFETCH", "50"}, {"MQ_LLM_MAX_IN_FLIGHT", "50"}}});
   auto key = s.create_tenant("acme");
-  auto batch = queue_batch(s, key, jobs);
+  const std::string batch = queue_batch(s, key, jobs)["batch_id"].GetString();
   ASSERT_TRUE(eventually([&] { return succeeded(s) >= jobs / 6; }, std::chrono::seconds(60)));
   s.start_worker();
   s.start_worker();
@@ -145,6 +115,39 @@ TEST_F(WorkerFaults, ScalingOneToThreeToOneDuringABatchKeepsEveryJobOnce) {
   for (int i = 0; i < 3; ++i)
     EXPECT_NE(s.workers()[i]->log().find("task succeeded"), std::string::npos) << "replica " << i;
   EXPECT_EQ(llm.calls(), jobs);
+}
+
+TEST_F(WorkerFaults, CrashBetweenCommitAndAckRunsNothingTwice) {
+  llm_stub llm;
+  answer_after(llm, std::chrono::milliseconds(5));
+  const int jobs = 400, prefetch = 20, crash_at = 150;
+  stack s({.workers = 0,
+           .llm_provider = "openai",
+           .llm_base_url = llm.base_url(),
+           .env = {{"MQ_WORKER_PREFETCH", std::to_string(prefetch)},
+                   {"MQ_LLM_MAX_IN_FLIGHT", std::to_string(prefetch)}}});
+  auto key = s.create_tenant("acme");
+  const std::string batch = queue_batch(s, key, jobs)["batch_id"].GetString();
+  // The worker commits its 150th outcome, then dies before acking it (or anything after).
+  s.start_worker({{"MQ_FAILPOINT", "worker.after_commit:" + std::to_string(crash_at)}});
+  ASSERT_NE(s.workers()[0]->wait(std::chrono::seconds(60)), -1) << "the failpoint never fired";
+  EXPECT_NE(s.workers()[0]->log().find("crashing on purpose"), std::string::npos);
+  const auto crashed_at = clock_type::now();
+  const auto done_at_crash = succeeded(s);
+  ASSERT_GE(done_at_crash, crash_at);
+  ASSERT_LT(done_at_crash, jobs);
+  s.start_worker();
+  auto b = s.wait_batch(key, batch, std::chrono::seconds(60));
+  RecordProperty("recovery_ms", static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                     clock_type::now() - crashed_at).count()));
+  EXPECT_EQ(b["succeeded"].GetInt(), jobs);
+  expect_exactly_once(s, jobs, "after a crash between commit and ack");
+  // Committed outcomes were redelivered unacked and settled without work: only the jobs
+  // in flight at the crash (at most the prefetch) ran a second attempt.
+  EXPECT_LE(s.sql_count("SELECT count(*) FROM tasks WHERE attempts > 1"), prefetch);
+  EXPECT_LE(llm.calls(), jobs + prefetch);
+  EXPECT_NE(s.workers()[1]->log().find("task already finished"), std::string::npos)
+      << "no committed-but-unacked delivery came back";
 }
 
 }  // namespace

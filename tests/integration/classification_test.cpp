@@ -93,7 +93,7 @@ TEST_F(Classification, OutOfTaxonomyAnswerFailsTheTaskAndStoresNothing) {
   EXPECT_EQ(s.get(key, "/api/v1/classifications/" + std::to_string(ids[0])).status, 404);
   for (const auto& k : s.redis_keys()) EXPECT_EQ(k.find(":cls:"), std::string::npos) << k;
   EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
-  EXPECT_EQ(s.queue("dead").messages, 0u) << "a failed task is an outcome, not a dead letter";
+  EXPECT_EQ(s.dead_letters(), 0) << "a failed task is an outcome, not a dead letter";
 }
 
 TEST_F(Classification, ProviderErrorsAreRetriedThenSucceed) {
@@ -173,7 +173,7 @@ TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 1);
   EXPECT_EQ(s.sql("SELECT updated_at::text FROM classifications"), before);
   EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
-  EXPECT_EQ(s.queue("dead").messages, 0u);
+  EXPECT_EQ(s.dead_letters(), 0);
 }
 
 TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
@@ -233,9 +233,16 @@ TEST_F(Classification, PoisonMessagesAreDeadLetteredAndWorkKeepsFlowing) {
   s.publish_raw("classify_meeting", R"({"v":1,"kind":"classify_meeting"})", "poison-2");
   schemas::envelope forged{new_uuid(), new_uuid(), "classify_meeting", 1, "", ""};
   s.publish_raw("classify_meeting", schemas::encode(forged), forged.task_id);
-  for (int i = 0; i < 400 && s.queue("dead").messages < 3; ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
-  EXPECT_EQ(s.queue("dead").messages, 3u) << s.workers()[0]->log();
+  EXPECT_TRUE(eventually([&] { return s.dead_letters() == 3; })) << s.workers()[0]->log();
+  // Recorded with why, visible to operators only: none of them names a task of a tenant.
+  EXPECT_TRUE(eventually([&] { return s.sql_count("SELECT count(*) FROM dead_letters") == 3; }));
+  EXPECT_EQ(s.sql("SELECT error_code FROM dead_letters WHERE body_preview = 'this is not json'"), "POISON_MESSAGE");
+  EXPECT_EQ(s.sql("SELECT error FROM dead_letters WHERE body_preview LIKE '%" + forged.task_id + "%'"),
+            "the message names no task of its tenant");
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM dead_letters WHERE tenant_id IS NULL AND reason = 'poison' "
+                        "AND error_code IN ('POISON_MESSAGE', 'NOT_FOUND') AND queue LIKE '%classify_meeting'"),
+            3);
+  EXPECT_EQ(parse(s.get(key, "/api/v1/dead-letters").body)["total"].GetInt(), 0);
   EXPECT_TRUE(s.workers()[0]->running());
   auto ids = s.add_meetings(key, {"Cliente: después del veneno, trabajo normal."});
   auto task = s.wait_task(key, classify(s, key, ids[0]));

@@ -457,10 +457,13 @@ TEST_F(LlmLayer, AProvider429HoldsEveryReplicaBack) {
   auto key = s.create_tenant("acme");
   auto ids = s.add_meetings(key, meetings(6));
   classify(s, key, ids[0]);
-  for (int i = 0; i < 200 && llm.calls() < 1; ++i) std::this_thread::sleep_for(milliseconds(10));
-  std::this_thread::sleep_for(milliseconds(100));  // let the 429 reach the limiter
+  // Both replicas know of the 429 before the other jobs arrive.
+  ASSERT_TRUE(eventually([&] {
+    return s.workers()[0]->log().find("provider hold in force") != std::string::npos &&
+           s.workers()[1]->log().find("provider hold in force") != std::string::npos;
+  }));
   for (std::size_t i = 1; i < ids.size(); ++i) classify(s, key, ids[i]);
-  for (int i = 0; i < 400 && llm.calls() < 7; ++i) std::this_thread::sleep_for(milliseconds(25));
+  EXPECT_TRUE(eventually([&] { return llm.calls() >= 7; }));
   auto reqs = llm.requests();
   ASSERT_EQ(reqs.size(), 7u);
   for (std::size_t i = 1; i < reqs.size(); ++i)

@@ -75,7 +75,7 @@ class stack {
   process& api() { return *api_; }
   std::vector<std::unique_ptr<process>>& workers() { return workers_; }
   void start_worker(std::map<std::string, std::string> extra = {});
-  /// SIGTERM to every worker and wait for them to exit.
+  /// SIGTERM to every running worker and wait for them to exit (0 expected).
   void stop_workers();
   /// Waits until the classify queue has `n` consumers.
   void wait_consumers(unsigned n, std::chrono::seconds timeout = std::chrono::seconds(20));
@@ -85,6 +85,8 @@ class stack {
   std::string sql(const std::string& query);
   long long sql_count(const std::string& query) { return std::stoll(sql(query)); }
   queues::queue_stats queue(const std::string& kind);
+  /// Dead letters: recorded in Postgres plus those still waiting in the dead-letter queue.
+  long long dead_letters();
   /// Keys in Redis under the stack's prefix.
   std::vector<std::string> redis_keys();
   /// The value of a Redis key and its TTL in seconds, or nullopt when absent.

@@ -100,6 +100,7 @@ int run(const config::app_config& cfg) {
   std::vector<std::string> queue_names;
   queues::topology topo{cfg.amqp.prefix};
   for (const auto& kind : queues::topology::kinds()) queue_names.push_back(topo.queue(kind));
+  queue_names.push_back(topo.dead_queue());  // recorded into Postgres, where the API lists them
   auto cons = sys.spawn<caf::detached>(actors::consumer, cfg.amqp, queue_names, cfg.worker.prefetch, disp);
   log::info("worker", "started", {},
             {{"provider", ctx->provider}, {"model", ctx->model},

@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "mq/core/log.hpp"
+#include "mq/workers/dead_letters.hpp"
 
 namespace mq::workers {
 namespace {
@@ -35,6 +36,7 @@ void count(actors::worker_stats& st, job_end end) {
     case job_end::skipped: ++st.skipped; break;
     case job_end::poison: ++st.poison; break;
     case job_end::returned: ++st.returned; break;
+    case job_end::recorded: ++st.recorded; break;
   }
 }
 
@@ -58,7 +60,9 @@ actors::dispatcher_actor::behavior_type dispatcher(
         self->state.consumer = caf::actor_cast<actors::consumer_actor>(self->current_sender());
         const auto tag = d.tag;
         auto me = caf::actor_cast<actors::dispatcher_actor>(self);
-        auto j = self->spawn<caf::monitored>(job, self->state.ctx, me, std::move(d), generation);
+        auto j = d.queue == self->state.ctx->topology.dead_queue()
+                     ? self->spawn<caf::monitored>(dead_letter_recorder, self->state.ctx, me, std::move(d), generation)
+                     : self->spawn<caf::monitored>(job, self->state.ctx, me, std::move(d), generation);
         self->state.jobs.emplace(j.address(), std::make_pair(tag, generation));
       },
       [self](actors::done_atom, std::uint64_t tag, std::uint64_t generation, settle s, job_end end) {

@@ -2,6 +2,8 @@
 
 #include <caf/all.hpp>
 
+#include "mq/core/failpoint.hpp"
+#include "mq/core/ids.hpp"
 #include "mq/core/log.hpp"
 
 namespace mq::workers {
@@ -41,21 +43,51 @@ void cache_then_ack(job_pointer self, actors::cache_entries entries, job_end end
             [self, end](caf::error&) { finish(self, settle::ack, end); });
 }
 
+/// Publishes `m` with a confirm, then runs `then(confirmed)` in the job.
+void publish_then(job_pointer self, queues::outgoing m, std::function<void(bool)> then) {
+  self->state.on_published = std::move(then);
+  auto me = caf::actor_cast<caf::actor>(self);
+  self->state.ctx->publisher->publish({std::move(m)}, [me](status st) {
+    caf::anon_send(me, actors::published_atom::value, st.ok());
+  });
+}
+
 /// Publishes `env` to the delay tier that fits `remaining`, then runs `then(ok)`.
 void send_delayed(job_pointer self, const schemas::envelope& env, milliseconds remaining,
                   std::function<void(bool)> then) {
-  const auto& ctx = *self->state.ctx;
   queues::outgoing m;
-  m.exchange = ctx.topology.delay_exchange();
+  m.exchange = self->state.ctx->topology.delay_exchange();
   m.routing_key = env.kind;
   m.body = schemas::encode(env);
   m.message_id = env.task_id;
   m.headers = {{"mq-delay", std::to_string(queues::topology::tier_for(remaining.count()))}};
   if (!env.request_id.empty()) m.headers.emplace_back("x-request-id", env.request_id);
-  self->state.on_published = std::move(then);
-  auto me = caf::actor_cast<caf::actor>(self);
-  ctx.publisher->publish({std::move(m)}, [me](status st) {
-    caf::anon_send(me, actors::published_atom::value, st.ok());
+  publish_then(self, std::move(m), std::move(then));
+}
+
+/// Dead-letters the delivery with why: a copy carrying the error goes to the dead-letter
+/// exchange, then the delivery is acked. Without a confirm it is rejected instead, and
+/// the broker dead-letters it without the error.
+void bury(job_pointer self, errc code, const std::string& why) {
+  const auto& d = self->state.delivery;
+  log::error("job", "message dead-lettered", log_ctx(self),
+             {{"error", why}, {"queue", d.queue}, {"message_id", d.message_id}});
+  queues::outgoing m;
+  m.exchange = self->state.ctx->topology.dead_exchange();
+  m.routing_key = d.routing_key;
+  m.body = d.body;
+  m.message_id = d.message_id;
+  m.headers = {{"x-mq-dead-id", new_uuid()},
+               {"x-mq-reason", "poison"},
+               {"x-mq-error-code", code_name(code)},
+               {"x-mq-error", why},
+               {"x-mq-queue", d.queue},
+               {"x-mq-deliveries", std::to_string(d.delivery_count + 1)}};
+  for (const auto& [k, v] : d.headers)
+    if (k == "x-request-id") m.headers.emplace_back(k, v);
+    else if (k == "x-death") m.headers.emplace_back("x-mq-x-death", v);  // the broker's own header stays its own
+  publish_then(self, std::move(m), [self](bool ok) {
+    finish(self, ok ? settle::ack : settle::reject, job_end::poison);
   });
 }
 
@@ -88,6 +120,7 @@ void record(job_pointer self, store::completion c) {
               log::info("job", "a newer attempt owns the task; result dropped", log_ctx(self));
               return finish(self, settle::ack, job_end::skipped);
             }
+            MQ_FAILPOINT("worker.after_commit");  // committed, not yet acked
             auto entries = entries_for(self, *r);
             const auto status = r->task.status;
             if (status == schemas::task_status::retrying || status == schemas::task_status::queued) {
@@ -118,14 +151,16 @@ void run(job_pointer self, const store::claim_result& c) {
     return done(completion_for(self, schemas::task_status::failed, &gone));
   }
   if (c.task.kind == schemas::kinds::classify_meeting) return classify_meeting(self, c, done);
-  log::error("job", "no handler for kind", log_ctx(self), {{"kind", c.task.kind}});
-  finish(self, settle::reject, job_end::poison);
+  bury(self, errc::poison, "no handler for kind " + c.task.kind);
 }
 
 void claim(job_pointer self) {
   auto& ctx = *self->state.ctx;
   self->request(ctx.pg_for(self->state.envelope.task_id), caf::infinite, actors::claim_atom::value,
-                store::claim_request{self->state.envelope, self->state.delivery.redelivered})
+                // A claim tried again after a lost connection may have committed the first
+                // time: this delivery is the owner either way, so it may take over.
+                store::claim_request{self->state.envelope,
+                                     self->state.delivery.redelivered || self->state.outage_retries > 0})
       .then(
           [self](actors::claim_reply& r) {
             if (!r) {
@@ -138,8 +173,7 @@ void claim(job_pointer self) {
             self->state.outage_retries = 0;
             switch (r->outcome) {
               case store::claim_outcome::missing:
-                log::warn("job", "message names no task of its tenant; dead-lettered", log_ctx(self));
-                return finish(self, settle::reject, job_end::poison);
+                return bury(self, errc::not_found, "the message names no task of its tenant");
               case store::claim_outcome::finished: {
                 // Redelivered after the work was done: refresh the cache, change nothing.
                 const auto& t = r->task;
@@ -159,6 +193,7 @@ void claim(job_pointer self) {
                                actors::cache_entries{{self->state.ctx->keys.task(t.tenant_id, t.id), schemas::to_json(t),
                                                       store::result_cache::write_mode::progress}});
                 self->state.claim = std::move(*r);
+                MQ_FAILPOINT("worker.after_claim");
                 return run(self, self->state.claim);
               }
             }
@@ -217,18 +252,15 @@ caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
   self->state.delivery = std::move(d);
   self->state.generation = generation;
   auto env = schemas::decode_envelope(self->state.delivery.body);
-  if (!env) {
-    log::error("job", "poison message dead-lettered", {},
-               {{"error", env.err().message}, {"queue", self->state.delivery.queue},
-                {"message_id", self->state.delivery.message_id}});
-    finish(self, settle::reject, job_end::poison);
-    return {};
+  if (env) {
+    self->state.envelope = std::move(*env);
+    self->state.failed_calls = self->state.envelope.attempt;
+    self->state.usage.provider = self->state.ctx->provider;
+    self->state.usage.model = self->state.ctx->model;
+    start(self);
+  } else {
+    bury(self, env.err().code, env.err().message);
   }
-  self->state.envelope = std::move(*env);
-  self->state.failed_calls = self->state.envelope.attempt;
-  self->state.usage.provider = self->state.ctx->provider;
-  self->state.usage.model = self->state.ctx->model;
-  start(self);
   return {
       [self](actors::retry_atom) {
         auto fn = std::move(self->state.on_retry);

@@ -35,12 +35,13 @@ using acquire_atom = caf::atom_constant<caf::atom("acquire")>;
 using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using penalize_atom = caf::atom_constant<caf::atom("penalize")>;
 using published_atom = caf::atom_constant<caf::atom("published")>;
+using bury_atom = caf::atom_constant<caf::atom("bury")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
 
 /// How a job ended, for counters.
-enum class job_end { succeeded, failed, deferred, skipped, poison, returned };
+enum class job_end { succeeded, failed, deferred, skipped, poison, returned, recorded };
 
 /// Counters of one worker replica.
 struct worker_stats {
@@ -52,10 +53,12 @@ struct worker_stats {
   std::uint64_t skipped = 0;
   std::uint64_t poison = 0;
   std::uint64_t returned = 0;
+  std::uint64_t recorded = 0;  ///< Dead letters recorded in Postgres.
 };
 
 using claim_reply = mq::result<store::claim_result>;
 using complete_reply = mq::result<store::completed>;
+using bury_reply = mq::result<std::optional<schemas::task_record>>;
 using cache_entries = std::vector<store::result_cache::entry>;
 
 }  // namespace mq::actors
@@ -66,6 +69,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::claim_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::completion)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::claim_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::complete_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::dead_letter)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::bury_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::cache_entries)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_outcome)

@@ -27,6 +27,11 @@ struct api_config {
   int auth_cache_seconds = 0;     ///< API key cache lifetime.
   int outbox_grace_seconds = 0;   ///< Age after which an unconfirmed task is republished.
   int outbox_interval_ms = 0;     ///< Outbox relay period.
+  std::string jwt_secret;         ///< HS256 secret; empty: tokens refused (API keys only).
+  std::string jwt_issuer;         ///< When set, tokens must carry this "iss".
+  int jwt_leeway_seconds = 0;     ///< Clock skew tolerated on exp, nbf, iat.
+  double tenant_requests_per_second = 0;  ///< Per tenant and mq-api process; 0: unlimited.
+  int tenant_burst = 0;           ///< Requests a tenant may send at once above the rate.
 };
 
 /// Postgres, the source of truth.

@@ -110,6 +110,30 @@ struct classification_record {
 
 std::string to_json(const classification_record& c);
 
+/// A message that reached the dead-letter queue, as recorded. tenant_id and task_id are
+/// set only when it named a task of that tenant.
+struct dead_letter_record {
+  std::string id;
+  std::optional<std::string> tenant_id;
+  std::optional<std::string> task_id;
+  std::optional<std::string> kind;
+  std::string queue;
+  std::string reason;        ///< poison, delivery_limit, rejected, expired, ...
+  std::string error_code;
+  std::string error;
+  int deliveries = 0;
+  std::string history_json = "[]";  ///< Serialized JSON array: how it got here.
+  std::string body_preview;
+  int body_bytes = 0;
+  std::optional<std::string> request_id;
+  std::string created_at;
+  std::optional<std::string> replayed_at;
+  int replays = 0;
+  std::optional<std::string> task_status;  ///< The task's state now (when it has one).
+};
+
+std::string to_json(const dead_letter_record& d);
+
 /// A meeting with its client and seller.
 struct meeting_record {
   std::int64_t id = 0;

@@ -55,6 +55,19 @@ struct completed {
   std::optional<schemas::classification_record> classification;  ///< Written alongside.
 };
 
+/// A message taken from the dead-letter queue, to record.
+struct dead_letter {
+  std::string dedup_key;  ///< The same dead letter delivered again records nothing.
+  std::optional<schemas::envelope> envelope;  ///< When the body is a valid envelope.
+  std::string queue;       ///< The queue it died in.
+  std::string reason;      ///< poison, delivery_limit, rejected, expired, ...
+  std::string error_code;
+  std::string error;
+  int deliveries = 0;
+  std::string history_json = "[]";
+  std::string body;
+};
+
 /// The worker's view of Postgres: claim tasks, record their outcomes. Both calls take
 /// many items so the caller can batch; results come back in input order. Blocking: call
 /// only from the thread or detached actor that owns the store.
@@ -69,6 +82,10 @@ class job_store {
   /// Stores outcomes atomically with their kind-specific rows (the classification), only
   /// where `attempt` is still the task's current attempt and the task is running.
   virtual result<std::vector<completed>> complete(const std::vector<completion>& done) = 0;
+
+  /// Records a dead letter once; when it names an unfinished task of its tenant, moves
+  /// that task to dead with the error and returns it.
+  virtual result<std::optional<schemas::task_record>> bury(const dead_letter& d) = 0;
 
   /// Cheap liveness probe.
   virtual status ping() = 0;

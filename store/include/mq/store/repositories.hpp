@@ -11,6 +11,7 @@
 
 #include "mq/core/error.hpp"
 #include "mq/schemas/types.hpp"
+#include "mq/store/job_store.hpp"
 #include "mq/store/pg_session.hpp"
 
 namespace mq::store {
@@ -28,6 +29,10 @@ struct new_key {
 result<new_key> create_tenant(pg_session& s, const std::string& name);
 /// Adds a key to an existing tenant; not_found if there is none by that name.
 result<new_key> create_api_key(pg_session& s, const std::string& tenant_name);
+/// Whether a tenant with this id exists (a token's tenant_id claim).
+result<bool> tenant_exists(pg_session& s, const std::string& tenant_id);
+/// The id of the tenant named `name`, if any.
+result<std::optional<std::string>> tenant_id_by_name(pg_session& s, const std::string& name);
 /// The tenant id owning the unrevoked key with this SHA-256, if any.
 result<std::optional<std::string>> tenant_for_key_hash(pg_session& s, const std::string& hash);
 
@@ -153,6 +158,33 @@ struct outbox_group {
 
 /// Outbox: groups older than `grace_seconds` with no confirmed publish, oldest first.
 result<std::vector<outbox_group>> unpublished_groups(pg_session& s, int grace_seconds, int limit);
+
+// ---- dead letters ----
+
+/// Records a dead letter (see job_store::bury).
+result<std::optional<schemas::task_record>> record_dead_letter(pg_session& s, const dead_letter& d);
+
+/// The tenant's dead letters, newest first; `replayed` filters on whether they were.
+result<page<schemas::dead_letter_record>> list_dead_letters(pg_session& s, const std::string& tenant,
+                                                            std::optional<bool> replayed, page_request p);
+result<std::optional<schemas::dead_letter_record>> get_dead_letter(pg_session& s, const std::string& tenant,
+                                                                   const std::string& id);
+
+/// What a replay did: the tasks queued again (to publish with their outbox group) and,
+/// for each dead letter left alone, why.
+struct replay_outcome {
+  std::vector<schemas::task_record> requeued;
+  std::vector<std::pair<std::string, std::string>> skipped;  ///< dead letter id, reason
+  std::string outbox_id;
+};
+
+/// Moves the dead tasks of the given dead letters (or, with `ids` empty, of up to `limit`
+/// not yet replayed ones, oldest first) back to queued, marks the letters replayed and
+/// records the outbox group. A letter is skipped when its task is no longer dead or
+/// another task of the same subject is unfinished. Ids that are not the tenant's are
+/// skipped as not found.
+result<replay_outcome> replay_dead_letters(pg_session& s, const std::string& tenant,
+                                           const std::vector<std::string>& ids, int limit);
 
 // ---- LLM usage ----
 

@@ -1,0 +1,37 @@
+#include "faults.hpp"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+namespace mq::test {
+
+rapidjson::Document queue_batch(stack& s, const std::string& key, int n) {
+  std::vector<std::string> transcripts;
+  for (int i = 0; i < n; ++i) transcripts.push_back("Cliente: tienda " + std::to_string(i) + " en Lima.");
+  for (std::size_t at = 0; at < transcripts.size(); at += 1000)
+    s.add_meetings(key, {transcripts.begin() + at,
+                         transcripts.begin() + std::min(transcripts.size(), at + 1000)});
+  auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
+  EXPECT_EQ(r.status, 202) << r.body;
+  return parse(r.body);
+}
+
+long long succeeded(stack& s) { return s.sql_count("SELECT count(*) FROM tasks WHERE status = 'succeeded'"); }
+
+void expect_exactly_once(stack& s, int accepted, const std::string& what) {
+  EXPECT_EQ(succeeded(s), accepted) << what;
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), accepted) << what;
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE status <> 'succeeded'"), 0) << what;
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM (SELECT subject_id FROM tasks GROUP BY 1 HAVING count(*) > 1) d"), 0)
+      << what;
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications c JOIN tasks t ON t.id = c.task_id "
+                        "WHERE t.subject_id <> c.meeting_id"),
+            0)
+      << what;
+  EXPECT_EQ(s.dead_letters(), 0) << what;
+  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; })) << what;
+}
+
+bool exited_zero(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
+
+}  // namespace mq::test

@@ -1,0 +1,27 @@
+#pragma once
+
+// What the fault suite's tests share: a batch to run through the faults and the closing
+// count each of them makes.
+
+#include <rapidjson/document.h>
+
+#include <string>
+
+#include "stack.hpp"
+
+namespace mq::test {
+
+/// `n` new meetings queued with queue-unclassified as one batch; returns the 202 answer.
+rapidjson::Document queue_batch(stack& s, const std::string& key, int n);
+
+/// Tasks that succeeded.
+long long succeeded(stack& s);
+
+/// The closing count: `accepted` results, one per meeting, nothing else in any state,
+/// nothing dead-lettered, nothing left in the queue.
+void expect_exactly_once(stack& s, int accepted, const std::string& what);
+
+/// Whether a process::wait() status is a clean exit 0.
+bool exited_zero(int status);
+
+}  // namespace mq::test

@@ -1,0 +1,30 @@
+#pragma once
+
+#include <caf/stateful_actor.hpp>
+#include <memory>
+
+#include "mq/workers/job.hpp"
+
+namespace mq::workers {
+
+/// What a dead letter's headers say about how it died.
+store::dead_letter read_dead_letter(const queues::delivery& d);
+
+/// State of one dead letter's recording.
+struct recorder_state {
+  std::shared_ptr<const job_context> ctx;
+  actors::dispatcher_actor dispatcher;
+  queues::delivery delivery;
+  std::uint64_t generation = 0;
+  store::dead_letter letter;
+  int outage_retries = 0;
+  static inline const char* name = "dead_letter_recorder";
+};
+
+/// One delivery from the dead-letter queue: records it once in Postgres (moving the task
+/// it names to dead), refreshes that task's cache entry, then acks. Holds the delivery
+/// while Postgres is unavailable, so a dead letter is never dropped unrecorded.
+caf::behavior dead_letter_recorder(caf::stateful_actor<recorder_state>* self, std::shared_ptr<const job_context> ctx,
+                                   actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation);
+
+}  // namespace mq::workers
