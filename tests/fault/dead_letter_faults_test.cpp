@@ -92,6 +92,7 @@ TEST_F(DeadLetterFaults, JobsThatKillEveryWorkerAreDeadLetteredListedToTheirTena
   EXPECT_EQ(again["replays"].GetInt(), 1);
   EXPECT_STREQ(again["task_status"].GetString(), "succeeded");
   EXPECT_EQ(s.queue("dead").messages, 0u);
+  record_counts(s, jobs);
 }
 
 }  // namespace

@@ -76,6 +76,7 @@ TEST_F(LlmFaults, EveryProviderFaultIsRetriedOrFailsWithItsReasonAndNothingIsLos
   }
   EXPECT_EQ(static_cast<int>(calls_of.size()), jobs);
   EXPECT_EQ(llm.calls(), jobs * 2 - jobs / kinds);
+  record_counts(s, jobs);
 }
 
 }  // namespace

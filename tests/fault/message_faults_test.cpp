@@ -49,6 +49,7 @@ TEST_F(MessageFaults, HostileMessagesAreDeadLetteredWhileHealthyJobsKeepFlowing)
   auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(more[0]));
   ASSERT_EQ(r.status, 202) << r.body;
   EXPECT_STREQ(s.wait_task(key, parse(r.body)["task_id"].GetString())["status"].GetString(), "succeeded");
+  record_counts(s, 501);
 }
 
 TEST_F(MessageFaults, EveryJobOfABatchPublishedTwiceRunsOnce) {
@@ -75,6 +76,7 @@ TEST_F(MessageFaults, EveryJobOfABatchPublishedTwiceRunsOnce) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE attempts <> 1"), 0);
   EXPECT_EQ(llm.calls(), 300);
   EXPECT_EQ(s.dead_letters(), 0);
+  record_counts(s, 300);
 }
 
 }  // namespace

@@ -18,7 +18,18 @@ rapidjson::Document queue_batch(stack& s, const std::string& key, int n) {
 
 long long succeeded(stack& s) { return s.sql_count("SELECT count(*) FROM tasks WHERE status = 'succeeded'"); }
 
+void record_counts(stack& s, int accepted) {
+  ::testing::Test::RecordProperty("accepted", accepted);
+  ::testing::Test::RecordProperty("results", static_cast<int>(s.sql_count("SELECT count(*) FROM classifications")));
+  ::testing::Test::RecordProperty(
+      "duplicates", static_cast<int>(s.sql_count("SELECT coalesce(sum(n - 1), 0) FROM (SELECT count(*) AS n FROM tasks "
+                                                 "WHERE status = 'succeeded' GROUP BY subject_id) d")));
+  ::testing::Test::RecordProperty("failed", static_cast<int>(s.sql_count("SELECT count(*) FROM tasks WHERE status = 'failed'")));
+  ::testing::Test::RecordProperty("dead_letters", static_cast<int>(s.dead_letters()));
+}
+
 void expect_exactly_once(stack& s, int accepted, const std::string& what) {
+  record_counts(s, accepted);
   EXPECT_EQ(succeeded(s), accepted) << what;
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), accepted) << what;
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE status <> 'succeeded'"), 0) << what;

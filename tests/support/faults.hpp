@@ -18,8 +18,12 @@ rapidjson::Document queue_batch(stack& s, const std::string& key, int n);
 long long succeeded(stack& s);
 
 /// The closing count: `accepted` results, one per meeting, nothing else in any state,
-/// nothing dead-lettered, nothing left in the queue.
+/// nothing dead-lettered, nothing left in the queue; records the count (record_counts).
 void expect_exactly_once(stack& s, int accepted, const std::string& what);
+
+/// Records the closing count as test properties (accepted, results, failed,
+/// duplicates, dead_letters) for the fault report.
+void record_counts(stack& s, int accepted);
 
 /// Whether a process::wait() status is a clean exit 0.
 bool exited_zero(int status);

@@ -1,5 +1,6 @@
-// Who gets in and how much: JWTs beside API keys, per-tenant rate limits, size limits,
-// and hostile text stored exactly as sent.
+// The fault suite, hostile HTTP: who gets in (JWTs beside API keys, bad and foreign
+// tokens), how much (per-tenant rate limits, size limits), and hostile text stored exactly
+// as sent. Refused requests write nothing.
 
 #include <gtest/gtest.h>
 
@@ -14,7 +15,7 @@ namespace {
 using namespace mq;
 using namespace mq::test;
 
-struct Security : ::testing::Test {
+struct HostileHttp : ::testing::Test {
   void SetUp() override { MQ_REQUIRE_SERVICES(); }
 };
 
@@ -33,7 +34,7 @@ std::string tenant_of(stack& s, const std::string& key) {
   return s.sql("SELECT tenant_id FROM api_keys WHERE key_hash = '" + sha256_hex(key) + "'");
 }
 
-TEST_F(Security, TokensSignedWithTheSecretActForTheirTenantAndNoOthers) {
+TEST_F(HostileHttp, TokensSignedWithTheSecretActForTheirTenantAndNoOthers) {
   stack s({.workers = 0, .env = {{"MQ_API_JWT_SECRET", secret}, {"MQ_API_JWT_LEEWAY_SECONDS", "30"}}});
   auto key_a = s.create_tenant("acme");
   auto key_b = s.create_tenant("other");
@@ -70,7 +71,7 @@ TEST_F(Security, TokensSignedWithTheSecretActForTheirTenantAndNoOthers) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM meetings"), before) << "a refused request wrote something";
 }
 
-TEST_F(Security, WithoutASecretOnlyApiKeysGetIn) {
+TEST_F(HostileHttp, WithoutASecretOnlyApiKeysGetIn) {
   stack s({.workers = 0});
   auto key = s.create_tenant("acme");
   const auto a = tenant_of(s, key);
@@ -78,7 +79,7 @@ TEST_F(Security, WithoutASecretOnlyApiKeysGetIn) {
   EXPECT_EQ(s.get(key, "/api/v1/meetings").status, 200);
 }
 
-TEST_F(Security, ATenantOverItsRateGets429WithRetryAfterAndOthersGoOn) {
+TEST_F(HostileHttp, ATenantOverItsRateGets429WithRetryAfterAndOthersGoOn) {
   stack s({.workers = 0,
            .env = {{"MQ_API_TENANT_REQUESTS_PER_SECOND", "2"}, {"MQ_API_TENANT_BURST", "10"}}});
   auto busy = s.create_tenant("busy");
@@ -103,7 +104,7 @@ TEST_F(Security, ATenantOverItsRateGets429WithRetryAfterAndOthersGoOn) {
   EXPECT_EQ(http_call("GET", s.url("/health")).status, 200);
 }
 
-TEST_F(Security, HostileTextIsStoredVerbatimAndBatchesAreBounded) {
+TEST_F(HostileHttp, HostileTextIsStoredVerbatimAndBatchesAreBounded) {
   stack s({.workers = 0, .env = {{"MQ_API_MAX_BATCH_ITEMS", "10000"}}});
   auto key = s.create_tenant("acme");
   const std::vector<std::string> texts{
