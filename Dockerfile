@@ -2,7 +2,7 @@
 FROM debian:12 AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config ccache \
-      libcaf-dev librabbitmq-dev libhiredis-dev libpqxx-dev libcurl4-openssl-dev libssl-dev \
+      libcaf-dev librabbitmq-dev libhiredis-dev libpqxx-dev libcurl4-openssl-dev libssl-dev libpoppler-cpp-dev \
       rapidjson-dev libyaml-cpp-dev libboost-dev libjemalloc-dev \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
@@ -12,7 +12,7 @@ RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=Release -DMQ_BUILD_TESTS=OFF -DMQ_FA
 
 FROM debian:12-slim
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      libcaf-core0.17 librabbitmq4 libhiredis0.14 libpqxx-6.4 libcurl4 libssl3 libyaml-cpp0.7 libjemalloc2 \
+      libcaf-core0.17 librabbitmq4 libhiredis0.14 libpqxx-6.4 libcurl4 libssl3 libyaml-cpp0.7 libjemalloc2 libpoppler-cpp0v5 \
       ca-certificates curl \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --no-create-home mq

@@ -8,6 +8,7 @@ find_package(rabbitmq-c CONFIG REQUIRED)
 find_package(yaml-cpp CONFIG REQUIRED)
 pkg_check_modules(HIREDIS REQUIRED IMPORTED_TARGET hiredis)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(POPPLER_CPP REQUIRED IMPORTED_TARGET poppler-cpp)
 
 # RapidJSON ships only include dirs; std::regex makes JSON Schema "pattern" work (the
 # internal engine silently drops \d, \w and \s).

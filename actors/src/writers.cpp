@@ -52,6 +52,7 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
         return rp;
       },
       [=](bury_atom, store::dead_letter& d) -> bury_reply { return self->state.store->bury(d); },
+      [=](state_atom, const std::string& task_id) -> state_reply { return self->state.store->status_of(task_id); },
       [=](flush_atom) {
         auto& st = self->state;
         st.flush_queued = false;

@@ -4,6 +4,7 @@
 #include <set>
 
 #include "mq/core/ids.hpp"
+#include "mq/core/utf8.hpp"
 #include "mq/store/repositories.hpp"
 #include "rows.hpp"
 
@@ -19,18 +20,7 @@ std::string printable_preview(const std::string& body) {
   const auto* p = reinterpret_cast<const unsigned char*>(body.data());
   const std::size_t n = std::min(body.size(), preview_bytes);
   for (std::size_t i = 0; i < n;) {
-    const unsigned char b = p[i];
-    std::size_t len = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xe ? 3 : (b >> 3) == 0x1e ? 4 : 0;
-    bool ok = len > 0 && b != 0 && i + len <= n;
-    for (std::size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xc0) == 0x80;
-    if (ok && len > 1) {
-      // Overlong forms, surrogates and code points past U+10FFFF are not text either.
-      std::uint32_t cp = b & (0x7f >> len);
-      for (std::size_t k = 1; k < len; ++k) cp = (cp << 6) | (p[i + k] & 0x3f);
-      static const std::uint32_t min_cp[] = {0, 0, 0x80, 0x800, 0x10000};
-      ok = cp >= min_cp[len] && cp <= 0x10ffff && (cp < 0xd800 || cp > 0xdfff);
-    }
-    if (ok) {
+    if (const auto len = utf8::sequence_length(p + i, n - i)) {
       out.append(body, i, len);
       i += len;
     } else {

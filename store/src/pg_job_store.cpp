@@ -101,6 +101,15 @@ class pg_job_store final : public job_store {
 
   status ping() override { return session_.ping(); }
 
+  result<std::optional<schemas::task_status>> status_of(const std::string& task_id) override {
+    return guarded(session_, [&](pqxx::connection& c) -> result<std::optional<schemas::task_status>> {
+      pqxx::nontransaction tx(c);
+      auto rows = tx.exec_params("SELECT status FROM tasks WHERE id = $1", task_id);
+      if (rows.empty()) return std::optional<schemas::task_status>{};
+      return schemas::parse_task_status(rows[0][0].c_str());
+    });
+  }
+
   result<std::optional<schemas::task_record>> bury(const dead_letter& d) override {
     return record_dead_letter(session_, d);
   }

@@ -104,4 +104,35 @@ TEST_F(Cancel, ABatchCancelledMidRunStopsAndKeepsNoResultOfACancelledTask) {
   EXPECT_EQ(s.post(key, "/api/v1/batches/" + new_uuid() + "/cancel").status, 404);
 }
 
+TEST_F(Cancel, ARunningTaskCancelledBetweenRetriesMakesNoFurtherLlmCall) {
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int) { return stub_reply::error(503, R"({"error":{"message":"down"}})"); });
+  const int max_attempts = 20;
+  stack s({.llm_provider = "openai",
+           .llm_base_url = llm.base_url(),
+           .env = {{"MQ_LLM_MAX_ATTEMPTS", std::to_string(max_attempts)},
+                   {"MQ_LLM_BACKOFF_BASE_MS", "200"},
+                   {"MQ_LLM_BACKOFF_MAX_MS", "200"}}});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: se cancela a mitad de los reintentos."});
+  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[0]));
+  ASSERT_EQ(r.status, 202) << r.body;
+  const std::string task_id = parse(r.body)["task_id"].GetString();
+  ASSERT_TRUE(eventually([&] { return llm.calls() >= 2; }));
+  ASSERT_EQ(s.post(key, "/api/v1/tasks/" + task_id + "/cancel").status, 200);
+  const auto& worker = *s.workers()[0];
+  ASSERT_TRUE(eventually([&] { return worker.log().find("task cancelled; no further LLM calls") != std::string::npos; }))
+      << worker.log();
+  // The job has ended: whatever it called before the check is all it will ever call.
+  const int calls = llm.calls();
+  EXPECT_LT(calls, max_attempts);
+  EXPECT_EQ(status_of(s, key, task_id), "cancelled");
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 0);
+  auto again = s.add_meetings(key, {"Cliente: otra, para ver que el trabajador sigue."});
+  llm.on_chat([](const stub_request&, int) { return llm_stub::completion(llm_stub::valid_classification()); });
+  auto next = s.post(key, "/api/v1/workers/classify/" + std::to_string(again[0]));
+  EXPECT_STREQ(s.wait_task(key, parse(next.body)["task_id"].GetString())["status"].GetString(), "succeeded");
+  EXPECT_EQ(llm.calls(), calls + 1);
+}
+
 }  // namespace

@@ -42,6 +42,9 @@ struct fake_store : store::job_store {
   result<std::vector<store::completed>> complete(const std::vector<store::completion>&) override {
     return make_error(errc::unavailable, "down");
   }
+  result<std::optional<schemas::task_status>> status_of(const std::string&) override {
+    return make_error(errc::unavailable, "down");
+  }
   result<std::optional<schemas::task_record>> bury(const store::dead_letter&) override {
     return make_error(errc::unavailable, "down");
   }

@@ -219,6 +219,20 @@ const actors::pg_actor& job_context::pg_for(const std::string& task_id) const {
   return pg[std::hash<std::string>{}(task_id) % pg.size()];
 }
 
+void unless_cancelled(job_pointer self, std::function<void()> go) {
+  const auto& task_id = self->state.envelope.task_id;
+  self->request(self->state.ctx->pg_for(task_id), caf::infinite, actors::state_atom::value, task_id)
+      .then(
+          [self, go](actors::state_reply& r) {
+            if (r && *r && **r == schemas::task_status::cancelled) {
+              log::info("job", "task cancelled; no further LLM calls", log_ctx(self));
+              return finish(self, settle::ack, job_end::skipped);
+            }
+            go();
+          },
+          [go](caf::error&) { go(); });
+}
+
 void retry_later(job_pointer self, milliseconds delay, std::function<void()> fn) {
   self->state.on_retry = std::move(fn);
   self->delayed_send(self, delay, actors::retry_atom::value);

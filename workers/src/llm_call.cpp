@@ -22,6 +22,7 @@ struct call_state {
   llm::chat_request req;
   std::function<void(result<llm::chat_response>)> done;
   std::int64_t estimate = 0;  ///< Tokens charged to the limits before the call.
+  bool checked = false;       ///< Whether the task was found not cancelled for this call.
 };
 
 void send(job_pointer self, std::shared_ptr<call_state> s);
@@ -54,6 +55,12 @@ void wait_then(job_pointer self, std::shared_ptr<call_state> s, std::int64_t wai
 }
 
 void send(job_pointer self, std::shared_ptr<call_state> s) {
+  // The claim checked before the first call; a retry or repair checks again.
+  if (self->state.usage.calls > 0 && !s->checked) {
+    s->checked = true;
+    return unless_cancelled(self, [self, s] { send(self, s); });
+  }
+  s->checked = false;
   const auto& ctx = *self->state.ctx;
   self->request(ctx.llm, caf::infinite, actors::chat_atom::value, s->req)
       .then(

@@ -23,12 +23,13 @@ using consumer_actor = caf::typed_actor<
     caf::replies_to<drain_atom>::with<bool>>;
 
 /// Postgres writer (detached; owns one connection). Claims and completions queued in its
-/// mailbox are written together, one statement per kind of request; dead letters (rare)
-/// one by one.
+/// mailbox are written together, one statement per kind of request; dead letters and
+/// state reads (rare) one by one.
 using pg_actor = caf::typed_actor<
     caf::replies_to<claim_atom, store::claim_request>::with<claim_reply>,
     caf::replies_to<complete_atom, store::completion>::with<complete_reply>,
     caf::replies_to<bury_atom, store::dead_letter>::with<bury_reply>,
+    caf::replies_to<state_atom, std::string>::with<state_reply>,
     caf::reacts_to<flush_atom>>;
 
 /// Redis cache writer (detached; owns one connection). Replies true when written, false

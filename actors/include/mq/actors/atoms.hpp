@@ -36,6 +36,7 @@ using settle_atom = caf::atom_constant<caf::atom("settle")>;
 using penalize_atom = caf::atom_constant<caf::atom("penalize")>;
 using published_atom = caf::atom_constant<caf::atom("published")>;
 using bury_atom = caf::atom_constant<caf::atom("bury")>;
+using state_atom = caf::atom_constant<caf::atom("state")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
@@ -59,6 +60,7 @@ struct worker_stats {
 using claim_reply = mq::result<store::claim_result>;
 using complete_reply = mq::result<store::completed>;
 using bury_reply = mq::result<std::optional<schemas::task_record>>;
+using state_reply = mq::result<std::optional<schemas::task_status>>;
 using cache_entries = std::vector<store::result_cache::entry>;
 
 }  // namespace mq::actors
@@ -71,6 +73,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::claim_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::complete_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::dead_letter)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::bury_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::state_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::cache_entries)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_outcome)

@@ -87,6 +87,10 @@ class job_store {
   /// that task to dead with the error and returns it.
   virtual result<std::optional<schemas::task_record>> bury(const dead_letter& d) = 0;
 
+  /// The task's state now (nullopt when there is no such task): read before every LLM
+  /// call after a job's first, so a task cancelled meanwhile makes no further calls.
+  virtual result<std::optional<schemas::task_status>> status_of(const std::string& task_id) = 0;
+
   /// Cheap liveness probe.
   virtual status ping() = 0;
 };

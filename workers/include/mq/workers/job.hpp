@@ -64,6 +64,10 @@ caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
 /// filled in from the job's state.
 using completion_fn = std::function<void(store::completion)>;
 
+/// Runs `go` unless the task was cancelled meanwhile; then the job ends instead (its
+/// delivery acked, nothing recorded). A failed read runs `go`: recording checks again.
+void unless_cancelled(job_pointer self, std::function<void()> go);
+
 /// Runs `fn` after `delay` on the job.
 void retry_later(job_pointer self, std::chrono::milliseconds delay, std::function<void()> fn);
 
