@@ -25,6 +25,23 @@ llm_actor::behavior_type llm_caller(llm_actor::stateful_pointer<llm_state> self,
           self->state.waiting.emplace_back(std::move(req), rp);
         return rp;
       },
+      [=](embed_atom, std::vector<std::string>& texts) -> caf::result<llm::embed_outcome> {
+        // Embedding calls are few and large: they do not wait for a chat slot.
+        auto rp = self->make_response_promise<llm::embed_outcome>();
+        auto id = self->state.next_id++;
+        self->state.embedding.emplace(id, rp);
+        auto me = caf::actor_cast<llm_actor>(self);
+        client->embed(std::move(texts), [me, id](llm::embed_outcome out) {
+          caf::anon_send(me, embed_done_atom::value, id, std::move(out));
+        });
+        return rp;
+      },
+      [=](embed_done_atom, std::uint64_t id, llm::embed_outcome& out) {
+        auto it = self->state.embedding.find(id);
+        if (it == self->state.embedding.end()) return;
+        it->second.deliver(std::move(out));
+        self->state.embedding.erase(it);
+      },
       [=](chat_done_atom, std::uint64_t id, llm::chat_outcome& out) {
         auto it = self->state.in_flight.find(id);
         if (it == self->state.in_flight.end()) return;

@@ -156,4 +156,22 @@ cache_actor::behavior_type cache_writer(cache_actor::stateful_pointer<cache_stat
   };
 }
 
+documents_actor::behavior_type documents_writer(documents_actor::stateful_pointer<documents_state> self,
+                                                std::string conninfo) {
+  self->state.db = std::make_unique<store::pg_session>(conninfo);
+  return {
+      [=](load_atom, std::int64_t id) -> document_reply { return store::start_document(*self->state.db, id); },
+      [=](progress_atom, std::int64_t id, int done, int total) {
+        if (auto st = store::document_progress(*self->state.db, id, done, total); !st)
+          log::warn("documents", "could not record progress", {}, {{"error", st.err().internal}});
+      },
+      [=](save_atom, std::int64_t id, std::vector<store::embedded_chunk>& chunks) -> mq::status {
+        return store::save_document(*self->state.db, id, chunks);
+      },
+      [=](fail_atom, std::int64_t id, std::string& message) -> mq::status {
+        return store::fail_document(*self->state.db, id, message);
+      },
+  };
+}
+
 }  // namespace mq::actors

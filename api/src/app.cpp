@@ -68,6 +68,7 @@ int run(const config::app_config& cfg) {
   add_meeting_routes(r);
   add_task_routes(r);
   add_dead_letter_routes(r);
+  add_document_routes(r);
   add_classification_routes(r);
   add_usage_routes(r);
 
@@ -75,7 +76,8 @@ int run(const config::app_config& cfg) {
   http::server_options opts;
   opts.host = cfg.http.host;
   opts.port = static_cast<std::uint16_t>(cfg.http.port);
-  opts.body_limit = static_cast<std::uint64_t>(cfg.http.body_limit_bytes);
+  // Uploads may be larger than JSON bodies, which parse_body() holds to their own limit.
+  opts.body_limit = static_cast<std::uint64_t>(std::max<std::int64_t>(cfg.http.body_limit_bytes, cfg.documents.max_bytes));
   opts.idle_timeout = std::chrono::seconds(cfg.http.idle_timeout_seconds);
   opts.on_parse_failure = parse_failure_response;
   http::server server(io, opts, [&s, &r](http::request&& req, http::responder respond) {

@@ -26,6 +26,8 @@ struct call {
   std::string route;                          ///< The matched pattern, for logs and metrics.
   std::string request_id;
   std::string tenant;  ///< Tenant id once authenticated.
+  std::size_t json_limit = 0;  ///< Largest JSON body (http.body_limit_bytes); uploads may be larger.
+  std::size_t documents_limit = 0;  ///< Largest document (documents.max_bytes).
   http::responder responder;
   steady_time started = std::chrono::steady_clock::now();
 

@@ -52,6 +52,8 @@ void router::dispatch(services& s, http::request&& req, http::responder respond)
   auto c = std::make_shared<call>();
   c->req = std::move(req);
   c->responder = std::move(respond);
+  c->json_limit = static_cast<std::size_t>(s.cfg.http.body_limit_bytes);
+  c->documents_limit = static_cast<std::size_t>(s.cfg.documents.max_bytes);
   auto given = c->req.header("x-request-id");
   c->request_id = valid_request_id(given) ? given : new_uuid();
   const auto parts = split(c->req.path);

@@ -185,6 +185,11 @@ std::optional<rapidjson::Document> parse_body(const call_ptr& c) {
     c->fail(make_error(errc::unsupported_media_type, "send the body as Content-Type: application/json"));
     return std::nullopt;
   }
+  // The server takes bodies up to the document limit; JSON has its own.
+  if (c->req.body.size() > c->json_limit) {
+    c->fail(make_error(errc::payload_too_large, "request body exceeds the configured limit"));
+    return std::nullopt;
+  }
   auto doc = json::parse(c->req.body);
   if (!doc) {
     c->fail(doc.err());

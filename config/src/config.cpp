@@ -160,6 +160,11 @@ std::vector<field> bind(app_config& c) {
       .integer("delivery_limit", c.amqp.delivery_limit, 1, 1000)
       .integer("confirm_timeout_ms", c.amqp.confirm_timeout_ms, 10, 600000)
       .integer("connect_timeout_ms", c.amqp.connect_timeout_ms, 10, 600000);
+  b.section("documents")
+      .integer("max_bytes", c.documents.max_bytes, 1, 1 << 30)
+      .integer("chunk_size", c.documents.chunk_size, 50, 100000)
+      .integer("chunk_overlap", c.documents.chunk_overlap, 0, 50000)
+      .integer("embed_batch_size", c.documents.embed_batch_size, 1, 2048);
   b.section("worker")
       .integer("prefetch", c.worker.prefetch, 1, 65535)
       .integer("threads", c.worker.threads, 1, 64)

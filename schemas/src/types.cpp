@@ -240,4 +240,38 @@ std::string to_json(const dead_letter_record& d) {
   return w.take();
 }
 
+std::string to_json(const document_record& d) {
+  json::writer w;
+  w.begin_object();
+  w.kv("document_id", static_cast<long long>(d.id));
+  w.kv("task_id", d.task_id);
+  w.kv("title", d.title);
+  w.kv("description", d.description);
+  w.kv("filename", d.filename);
+  w.kv("status", d.status);
+  w.kv("total_chunks", d.total_chunks);
+  w.kv("chunks_done", d.chunks_done);
+  w.kv("processing_time_seconds", d.processing_time_seconds);
+  w.kv("error_message", d.error_message);
+  w.key("metadata");
+  w.begin_object();
+  w.kv("file_size", d.size_bytes);
+  w.kv("mime_type", d.mime_type);
+  w.kv("chunk_count", d.total_chunks);
+  if (auto custom = json::parse(d.metadata_json); custom && custom->IsObject()) {
+    for (auto it = custom->MemberBegin(); it != custom->MemberEnd(); ++it) {
+      const std::string_view k(it->name.GetString(), it->name.GetStringLength());
+      if (k == "file_size" || k == "mime_type" || k == "chunk_count") continue;
+      w.key(k);
+      w.value(it->value);
+    }
+  }
+  w.end_object();
+  w.kv("content_hash", d.content_hash);
+  w.kv("created_at", d.created_at);
+  w.kv("updated_at", d.updated_at);
+  w.end_object();
+  return w.take();
+}
+
 }  // namespace mq::schemas

@@ -59,4 +59,24 @@ std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record
   return id;
 }
 
+std::vector<schemas::task_record> insert_tasks(pqxx::work& tx, const std::string& tenant,
+                                               std::string_view kind,
+                                               const std::vector<std::int64_t>& subjects,
+                                               const std::string& batch_id,
+                                               const std::string& request_id) {
+  std::vector<std::string> ids;
+  ids.reserve(subjects.size());
+  for (std::size_t i = 0; i < subjects.size(); ++i) ids.push_back(new_uuid());
+  auto rows = tx.exec_params(
+      "WITH t AS (INSERT INTO tasks (id, tenant_id, kind, subject_id, batch_id, request_id) "
+      "SELECT u.id, $1, $2, u.subject_id, NULLIF($5, '')::uuid, NULLIF($6, '') "
+      "FROM unnest($3::uuid[], $4::bigint[]) AS u(id, subject_id) "
+      "ON CONFLICT (tenant_id, kind, subject_id) WHERE active DO NOTHING RETURNING *) SELECT " MQ_TASK_COLUMNS " FROM t ORDER BY t.id",
+      tenant, std::string(kind), array_literal(ids), array_literal(subjects), batch_id,
+      request_id);
+  std::vector<schemas::task_record> out;
+  for (const auto& r : rows) out.push_back(task_from_row(r));
+  return out;
+}
+
 }  // namespace mq::store

@@ -32,4 +32,10 @@ schemas::classification_record classification_from_row(const pqxx::row& r);
 /// id, or "" when nothing was created.
 std::string record_outbox(pqxx::work& tx, const std::vector<schemas::task_record>& created);
 
+/// Inserts queued tasks for `subjects` into batch `batch_id` ("" for none), skipping
+/// subjects with an unfinished task. Returns the created tasks.
+std::vector<schemas::task_record> insert_tasks(pqxx::work& tx, const std::string& tenant, std::string_view kind,
+                                               const std::vector<std::int64_t>& subjects,
+                                               const std::string& batch_id, const std::string& request_id);
+
 }  // namespace mq::store

@@ -117,7 +117,17 @@ struct llm_stub::impl {
                        std::chrono::steady_clock::now()};
       stub_reply reply;
       if (req.path == "/v1/embeddings") {
-        reply.body = embeddings_body(req.body);
+        script s;
+        int n;
+        {
+          std::lock_guard<std::mutex> lock(owner.mu_);
+          n = ++owner.embedding_calls_;
+          s = owner.embed_script_;
+        }
+        if (s)
+          reply = s(req, n);
+        else
+          reply.body = embeddings_body(req.body);
       } else if (req.path == "/stats") {
         // Not a model call: answered at once, outside the counters.
         json::writer w;
@@ -219,6 +229,16 @@ std::string llm_stub::base_url() const { return "http://127.0.0.1:" + std::to_st
 void llm_stub::on_chat(script s) {
   std::lock_guard<std::mutex> lock(mu_);
   script_ = std::move(s);
+}
+
+void llm_stub::on_embeddings(script s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  embed_script_ = std::move(s);
+}
+
+int llm_stub::embedding_calls() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return embedding_calls_;
 }
 
 int llm_stub::calls() const {

@@ -80,6 +80,10 @@ class llm_stub {
   unsigned short port() const;
   /// Replaces the chat script (thread-safe).
   void on_chat(script s);
+  /// Replaces the embeddings script (unset: deterministic vectors for every input).
+  void on_embeddings(script s);
+  /// Embeddings requests so far.
+  int embedding_calls() const;
   /// Chat requests so far.
   int calls() const;
   std::vector<stub_request> requests() const;
@@ -105,6 +109,8 @@ class llm_stub {
   std::unique_ptr<impl> impl_;
   mutable std::mutex mu_;
   script script_;
+  script embed_script_;
+  int embedding_calls_ = 0;
   std::vector<stub_request> requests_;
   int calls_ = 0;
   std::atomic<int> in_flight_{0};

@@ -17,7 +17,7 @@ inline std::string pdf_with_pages(const std::vector<std::string>& texts) {
   objects.push_back("<< /Type /Pages /Kids [" + kids + "] /Count " + std::to_string(n) + " >>");
   objects.push_back("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>");
   for (int i = 0; i < n; ++i) {
-    const std::string stream = "BT /F1 12 Tf 72 720 Td (" + texts[i] + ") Tj ET";
+    const std::string stream = "BT /F1 4 Tf 36 720 Td (" + texts[i] + ") Tj ET";  // small: long lines fit
     objects.push_back("<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> "
                       "/Contents " + std::to_string(5 + 2 * i) + " 0 R >>");
     objects.push_back("<< /Length " + std::to_string(stream.size()) + " >>\nstream\n" + stream + "\nendstream");

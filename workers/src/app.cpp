@@ -95,6 +95,8 @@ int run(const config::app_config& cfg) {
   ctx->topology = queues::topology{cfg.amqp.prefix};
   ctx->keys = store::cache_keys{cfg.redis.key_prefix};
   ctx->llm_cfg = cfg.llm;
+  ctx->documents_cfg = cfg.documents;
+  ctx->documents = sys.spawn<caf::detached>(actors::documents_writer, conninfo);
   ctx->prices = cfg.prices;
   auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
   std::vector<std::string> queue_names;

@@ -151,6 +151,7 @@ void run(job_pointer self, const store::claim_result& c) {
     return done(completion_for(self, schemas::task_status::failed, &gone));
   }
   if (c.task.kind == schemas::kinds::classify_meeting) return classify_meeting(self, c, done);
+  if (c.task.kind == schemas::kinds::process_document) return process_document(self, c, done);
   bury(self, errc::poison, "no handler for kind " + c.task.kind);
 }
 

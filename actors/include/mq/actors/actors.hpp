@@ -42,7 +42,18 @@ using cache_actor = caf::typed_actor<
 /// thread runs them); calls beyond the configured cap wait in order.
 using llm_actor = caf::typed_actor<
     caf::replies_to<chat_atom, llm::chat_request>::with<llm::chat_outcome>,
-    caf::reacts_to<chat_done_atom, std::uint64_t, llm::chat_outcome>>;
+    caf::reacts_to<chat_done_atom, std::uint64_t, llm::chat_outcome>,
+    caf::replies_to<embed_atom, std::vector<std::string>>::with<llm::embed_outcome>,
+    caf::reacts_to<embed_done_atom, std::uint64_t, llm::embed_outcome>>;
+
+/// Documents in Postgres for the document job (detached; owns one connection): load the
+/// bytes (marking it processing), record progress, save the chunks, or mark it failed.
+/// Rare and large, so one request at a time.
+using documents_actor = caf::typed_actor<
+    caf::replies_to<load_atom, std::int64_t>::with<document_reply>,
+    caf::reacts_to<progress_atom, std::int64_t, int, int>,
+    caf::replies_to<save_atom, std::int64_t, std::vector<store::embedded_chunk>>::with<mq::status>,
+    caf::replies_to<fail_atom, std::int64_t, std::string>::with<mq::status>>;
 
 /// Rate limiter (detached; owns a Redis connection). Answers how long an LLM call must
 /// wait (0: go now, its cost taken); acquisitions queued together are checked in one

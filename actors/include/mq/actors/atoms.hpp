@@ -11,6 +11,7 @@
 #include "mq/llm/client.hpp"
 #include "mq/queues/amqp.hpp"
 #include "mq/schemas/types.hpp"
+#include "mq/store/documents.hpp"
 #include "mq/store/job_store.hpp"
 #include "mq/store/rate_limiter.hpp"
 #include "mq/store/result_cache.hpp"
@@ -37,6 +38,12 @@ using penalize_atom = caf::atom_constant<caf::atom("penalize")>;
 using published_atom = caf::atom_constant<caf::atom("published")>;
 using bury_atom = caf::atom_constant<caf::atom("bury")>;
 using state_atom = caf::atom_constant<caf::atom("state")>;
+using embed_atom = caf::atom_constant<caf::atom("embed")>;
+using embed_done_atom = caf::atom_constant<caf::atom("embeddone")>;
+using load_atom = caf::atom_constant<caf::atom("load")>;
+using progress_atom = caf::atom_constant<caf::atom("progress")>;
+using save_atom = caf::atom_constant<caf::atom("save")>;
+using fail_atom = caf::atom_constant<caf::atom("fail")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
@@ -61,6 +68,7 @@ using claim_reply = mq::result<store::claim_result>;
 using complete_reply = mq::result<store::completed>;
 using bury_reply = mq::result<std::optional<schemas::task_record>>;
 using state_reply = mq::result<std::optional<schemas::task_status>>;
+using document_reply = mq::result<std::optional<store::document_work>>;
 using cache_entries = std::vector<store::result_cache::entry>;
 
 }  // namespace mq::actors
@@ -77,6 +85,10 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::state_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::cache_entries)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::chat_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::embed_outcome)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::status)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::document_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<mq::store::embedded_chunk>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::settle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::job_end)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::worker_stats)

@@ -14,6 +14,7 @@ struct llm_state {
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<llm::chat_outcome>> in_flight;
   std::deque<std::pair<llm::chat_request, caf::typed_response_promise<llm::chat_outcome>>> waiting;
+  std::unordered_map<std::uint64_t, caf::typed_response_promise<llm::embed_outcome>> embedding;
   static inline const char* name = "llm";
 };
 

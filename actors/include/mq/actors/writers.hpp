@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mq/actors/actors.hpp"
+#include "mq/store/pg_session.hpp"
 
 namespace mq::actors {
 
@@ -23,6 +24,16 @@ struct pg_state {
 /// written in one statement: the flush message queues behind them in the mailbox.
 pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
                                   std::function<std::unique_ptr<store::job_store>()> make_store);
+
+/// State of the documents actor: its own connection.
+struct documents_state {
+  std::unique_ptr<store::pg_session> db;
+  static inline const char* name = "documents";
+};
+
+/// Documents actor behavior (spawn detached); the session is made on its own thread.
+documents_actor::behavior_type documents_writer(documents_actor::stateful_pointer<documents_state> self,
+                                                std::string conninfo);
 
 /// State of the cache writer.
 struct cache_state {

@@ -34,6 +34,14 @@ struct api_config {
   int tenant_burst = 0;           ///< Requests a tenant may send at once above the rate.
 };
 
+/// Document processing.
+struct documents_config {
+  int max_bytes = 0;         ///< Largest upload; 413 beyond.
+  int chunk_size = 0;        ///< Most characters per chunk.
+  int chunk_overlap = 0;     ///< Characters a chunk repeats from the one before.
+  int embed_batch_size = 0;  ///< Chunks per embeddings call.
+};
+
 /// Postgres, the source of truth.
 struct postgres_config {
   std::string host;
@@ -143,6 +151,7 @@ struct app_config {
   redis_config redis;
   amqp_config amqp;
   worker_config worker;
+  documents_config documents;
   llm_config llm;
   prices_config prices;
   log_config log;

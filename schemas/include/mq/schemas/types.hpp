@@ -21,6 +21,7 @@ bool is_terminal(task_status s);
 /// Job kinds; each has its own queue.
 namespace kinds {
 inline constexpr std::string_view classify_meeting = "classify_meeting";
+inline constexpr std::string_view process_document = "process_document";
 }
 
 /// The body of a job message (json/envelope.schema.json).
@@ -133,6 +134,31 @@ struct dead_letter_record {
 };
 
 std::string to_json(const dead_letter_record& d);
+
+/// A document and its processing result (the seed's Document Processing Result).
+struct document_record {
+  std::int64_t id = 0;
+  std::string tenant_id;
+  std::string title;
+  std::optional<std::string> description;
+  std::optional<std::string> filename;
+  std::string mime_type;
+  int size_bytes = 0;
+  std::string content_hash;
+  std::string metadata_json = "{}";  ///< The client's metadata (a JSON object).
+  std::string status = "pending";    ///< pending, processing, completed, failed
+  int total_chunks = 0;
+  int chunks_done = 0;
+  std::optional<std::string> error_message;
+  std::optional<double> processing_time_seconds;
+  std::optional<std::string> task_id;
+  std::string created_at;
+  std::string updated_at;
+};
+
+/// The document's JSON: metadata holds the client's keys plus file_size, mime_type and
+/// chunk_count.
+std::string to_json(const document_record& d);
 
 /// A meeting with its client and seller.
 struct meeting_record {

@@ -20,12 +20,14 @@ struct job_context {
   std::vector<actors::pg_actor> pg;  ///< Postgres writers; a task always uses the same one.
   actors::cache_actor cache;
   actors::llm_actor llm;
+  actors::documents_actor documents;
   std::optional<actors::limiter_actor> limiter;  ///< Absent when nothing is rate limited.
   actors::shared_hold hold;  ///< Set when only provider 429s hold calls (no limits configured).
   std::shared_ptr<queues::publisher> publisher;  ///< Delayed retries.
   queues::topology topology;
   store::cache_keys keys;
   config::llm_config llm_cfg;
+  config::documents_config documents_cfg;
   config::prices_config prices;
   std::string provider;  ///< Recorded with results.
   std::string model;
@@ -96,5 +98,10 @@ void call_llm_json(job_pointer self, llm::chat_request req, std::function<void(r
 /// The classify_meeting handler: asks the LLM for the taxonomy and reports succeeded with
 /// the validated answer, or failed with the reason.
 void classify_meeting(job_pointer self, const store::claim_result& claim, completion_fn done);
+
+/// The process_document handler: extracts, chunks and embeds the document, stores its
+/// chunks in one transaction and reports succeeded; or marks the document failed with
+/// the reason (bad upload, embeddings failing past llm.max_attempts) and fails the task.
+void process_document(job_pointer self, const store::claim_result& claim, completion_fn done);
 
 }  // namespace mq::workers

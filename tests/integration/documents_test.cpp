@@ -1,0 +1,178 @@
+// Documents on the real services: uploads of each format (raw and as forms), chunks and
+// embeddings stored, the same bytes recognised, bad uploads refused or failed with a
+// clear message, a failing embeddings call retried then failed, tenants kept apart.
+
+#include <gtest/gtest.h>
+
+#include "llm_stub.hpp"
+#include "pdf_fixture.hpp"
+#include "stack.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+
+struct Documents : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+http_result upload_raw(stack& s, const std::string& key, const std::string& type, const std::string& body,
+                       const std::string& query = "") {
+  return http_call("POST", s.url("/api/v1/documents" + query), body,
+                   {"Authorization: Bearer " + key, "Content-Type: " + type});
+}
+
+/// A multipart/form-data upload of `file` with the given fields.
+http_result upload_form(stack& s, const std::string& key, const std::string& filename, const std::string& type,
+                        const std::string& file, const std::vector<std::pair<std::string, std::string>>& fields) {
+  const std::string b = "mq-test-boundary-7d1e";
+  std::string body;
+  for (const auto& [name, value] : fields)
+    body += "--" + b + "\r\nContent-Disposition: form-data; name=\"" + name + "\"\r\n\r\n" + value + "\r\n";
+  body += "--" + b + "\r\nContent-Disposition: form-data; name=\"file\"; filename=\"" + filename +
+          "\"\r\nContent-Type: " + type + "\r\n\r\n" + file + "\r\n--" + b + "--\r\n";
+  return http_call("POST", s.url("/api/v1/documents"), body,
+                   {"Authorization: Bearer " + key, "Content-Type: multipart/form-data; boundary=" + b});
+}
+
+std::string paragraphs(int n) {
+  std::string out;
+  for (int p = 0; p < n; ++p) {
+    for (int i = 0; i < 6; ++i)
+      out += "El párrafo " + std::to_string(p) + " explica la política de devoluciones, frase " + std::to_string(i) + ". ";
+    out += "\n\n";
+  }
+  return out;
+}
+
+/// Waits for the upload's task, then returns the document.
+rapidjson::Document processed(stack& s, const std::string& key, const http_result& r) {
+  EXPECT_EQ(r.status, 202) << r.body;
+  auto accepted = parse(r.body);
+  EXPECT_STREQ(accepted["status"].GetString(), "pending");
+  s.wait_task(key, accepted["task_id"].GetString());
+  return parse(s.get(key, "/api/v1/documents/" + std::to_string(accepted["document_id"].GetInt64())).body);
+}
+
+TEST_F(Documents, EachFormatIsChunkedEmbeddedAndStored) {
+  stack s({.env = {{"MQ_DOCUMENTS_CHUNK_SIZE", "300"}, {"MQ_DOCUMENTS_CHUNK_OVERLAP", "40"},
+                   {"MQ_DOCUMENTS_EMBED_BATCH_SIZE", "4"}, {"MQ_LLM_EMBEDDING_DIMENSIONS", "64"}}});
+  auto key = s.create_tenant("acme");
+  const auto text = paragraphs(8);
+
+  auto plain = processed(s, key, upload_raw(s, key, "text/plain; charset=utf-8", text, "?title=Devoluciones"));
+  EXPECT_STREQ(plain["status"].GetString(), "completed") << plain["error_message"].IsString();
+  EXPECT_STREQ(plain["title"].GetString(), "Devoluciones");
+  const int chunks = plain["total_chunks"].GetInt();
+  EXPECT_GT(chunks, 8) << "8 paragraphs of ~500 characters in chunks of 300";
+  EXPECT_EQ(plain["chunks_done"].GetInt(), chunks);
+  EXPECT_EQ(plain["metadata"]["chunk_count"].GetInt(), chunks);
+  EXPECT_EQ(plain["metadata"]["file_size"].GetInt(), static_cast<int>(text.size()));
+  EXPECT_STREQ(plain["metadata"]["mime_type"].GetString(), "text/plain");
+  EXPECT_GE(plain["processing_time_seconds"].GetDouble(), 0.0);
+  const auto id = std::to_string(plain["document_id"].GetInt64());
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks WHERE document_id = " + id), chunks);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks WHERE document_id = " + id +
+                        " AND length(embedding) = 64 * 4 AND char_length(content) <= 300 AND page IS NULL"),
+            chunks);
+  EXPECT_EQ(s.sql_count("SELECT count(DISTINCT chunk_index) FROM document_chunks WHERE document_id = " + id), chunks);
+
+  auto md = processed(s, key,
+                      upload_form(s, key, "guia.md", "text/markdown", "# Guía\n\n" + paragraphs(2),
+                                  {{"title", "Guía"}, {"description", "de prueba"}, {"metadata", R"({"lang":"es"})"}}));
+  EXPECT_STREQ(md["status"].GetString(), "completed");
+  EXPECT_STREQ(md["filename"].GetString(), "guia.md");
+  EXPECT_STREQ(md["description"].GetString(), "de prueba");
+  EXPECT_STREQ(md["metadata"]["lang"].GetString(), "es");
+  EXPECT_STREQ(md["metadata"]["mime_type"].GetString(), "text/markdown");
+
+  std::string one = "Page one is about prices.", two = "Page two is about returns.";
+  while (one.size() < 200) one += " Prices stay the same all year.";
+  while (two.size() < 200) two += " Returns take thirty days.";
+  auto pdf = processed(s, key, upload_form(s, key, "manual.pdf", "application/pdf", pdf_with_pages({one, two}), {}));
+  EXPECT_STREQ(pdf["status"].GetString(), "completed");
+  EXPECT_STREQ(pdf["title"].GetString(), "manual.pdf");
+  const auto pdf_id = std::to_string(pdf["document_id"].GetInt64());
+  EXPECT_EQ(s.sql("SELECT string_agg(page::text, ',' ORDER BY chunk_index) FROM document_chunks WHERE document_id = " +
+                  pdf_id),
+            "1,2");
+  EXPECT_NE(s.sql("SELECT content FROM document_chunks WHERE document_id = " + pdf_id + " AND page = 2")
+                .find("returns"),
+            std::string::npos);
+
+  auto list = parse(s.get(key, "/api/v1/documents").body);
+  EXPECT_EQ(list["total"].GetInt(), 3);
+
+  // The same bytes again: recognised, not embedded twice.
+  const auto calls_before = s.sql_count("SELECT count(*) FROM tasks");
+  auto again = upload_raw(s, key, "text/plain", text, "?title=Otra%20vez");
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_TRUE(parse(again.body)["deduplicated"].GetBool());
+  EXPECT_EQ(parse(again.body)["document_id"].GetInt64(), plain["document_id"].GetInt64());
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks"), calls_before);
+
+  // Another tenant sees none of it; delete removes the document and its chunks.
+  auto other = s.create_tenant("other");
+  EXPECT_EQ(s.get(other, "/api/v1/documents/" + id).status, 404);
+  EXPECT_EQ(s.del(other, "/api/v1/documents/" + id).status, 404);
+  EXPECT_EQ(parse(s.get(other, "/api/v1/documents").body)["total"].GetInt(), 0);
+  EXPECT_EQ(s.del(key, "/api/v1/documents/" + id).status, 204);
+  EXPECT_EQ(s.get(key, "/api/v1/documents/" + id).status, 404);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks WHERE document_id = " + id), 0);
+}
+
+TEST_F(Documents, BadUploadsAreRefusedOrFailWithAClearMessage) {
+  stack s({.env = {{"MQ_DOCUMENTS_MAX_BYTES", "4000"}}});
+  auto key = s.create_tenant("acme");
+  EXPECT_EQ(upload_raw(s, key, "image/png", "\x89PNG").status, 415);
+  EXPECT_EQ(upload_raw(s, key, "text/plain", std::string(4001, 'a')).status, 413);
+  EXPECT_EQ(upload_form(s, key, "a.txt", "text/plain", "hola", {{"metadata", "[1,2]"}}).status, 422);
+  auto no_file = http_call("POST", s.url("/api/v1/documents"), "--b\r\nContent-Disposition: form-data; name=\"title\"\r\n\r\nx\r\n--b--\r\n",
+                           {"Authorization: Bearer " + key, "Content-Type: multipart/form-data; boundary=b"});
+  EXPECT_EQ(no_file.status, 422) << no_file.body;
+  EXPECT_EQ(upload_raw(s, key, "multipart/form-data; boundary=x", "garbage").status, 400);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM documents"), 0) << "a refused upload stored something";
+
+  const std::vector<std::pair<http_result, std::string>> failing{
+      {upload_raw(s, key, "text/plain", "  \n\n  "), "the document has no text"},
+      {upload_raw(s, key, "text/plain", "caf\xe9 con leche"), "the text is not UTF-8"},
+      {upload_raw(s, key, "application/pdf", "%PDF-1.4 not really"), "the PDF could not be read"},
+      {upload_raw(s, key, "application/pdf", "plain words"), "the file is not a PDF"},
+  };
+  for (const auto& [r, message] : failing) {
+    auto d = processed(s, key, r);
+    EXPECT_STREQ(d["status"].GetString(), "failed") << message;
+    ASSERT_TRUE(d["error_message"].IsString()) << message;
+    EXPECT_EQ(std::string(d["error_message"].GetString()), message);
+    EXPECT_EQ(d["total_chunks"].GetInt(), 0);
+  }
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks"), 0);
+  EXPECT_EQ(s.dead_letters(), 0);
+}
+
+TEST_F(Documents, AFailingEmbeddingsCallIsRetriedThenTheDocumentFails) {
+  llm_stub llm;
+  llm.on_embeddings([](const stub_request&, int) {
+    return stub_reply::error(503, R"({"error":{"message":"embeddings overloaded"}})");
+  });
+  stack s({.llm_provider = "openai",
+           .llm_base_url = llm.base_url(),
+           .env = {{"MQ_LLM_MAX_ATTEMPTS", "3"}, {"MQ_LLM_BACKOFF_BASE_MS", "50"}, {"MQ_LLM_BACKOFF_MAX_MS", "100"}}});
+  auto key = s.create_tenant("acme");
+  auto d = processed(s, key, upload_raw(s, key, "text/markdown", paragraphs(2)));
+  EXPECT_STREQ(d["status"].GetString(), "failed");
+  EXPECT_NE(std::string(d["error_message"].GetString()).find("after 3 failed calls"), std::string::npos)
+      << d["error_message"].GetString();
+  EXPECT_EQ(llm.embedding_calls(), 3);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks"), 0);
+
+  // The provider recovers: the next upload goes through, batch after batch.
+  llm.on_embeddings(nullptr);
+  auto ok = processed(s, key, upload_raw(s, key, "text/markdown", paragraphs(3)));
+  EXPECT_STREQ(ok["status"].GetString(), "completed");
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks WHERE length(embedding) = 8 * 4"),
+            ok["total_chunks"].GetInt());
+}
+
+}  // namespace
