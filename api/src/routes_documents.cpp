@@ -1,5 +1,7 @@
 // Documents: upload (multipart form or raw body) for processing, read, list, delete.
 
+#include <set>
+
 #include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
 #include "mq/core/utf8.hpp"
@@ -144,9 +146,91 @@ void remove(services& s, const call_ptr& c) {
   });
 }
 
+void reindex(services& s, const call_ptr& c) {
+  auto id = parse_id(c->params["id"]);
+  if (!id) return c->fail(make_error(errc::not_found, "document not found"));
+  s.with_db(c, [&s, c, id = *id](store::pg_session& db) {
+    auto r = store::reindex_document(db, c->tenant, id);
+    if (!r) return c->fail(r.err());
+    if (!*r) return c->fail(make_error(errc::not_found, "document " + std::to_string(id) + " not found"));
+    auto doc = (*r)->document;
+    publish_then_accept(s, c, {*(*r)->task}, (*r)->outbox_id, [c, doc] {
+      c->reply(202, schemas::to_json(doc), {{"Location", documents_path + std::to_string(doc.id)}});
+    });
+  });
+}
+
+void search(services& s, const call_ptr& c) {
+  auto doc = read_body(c, "requests/document_search");
+  if (!doc) return;
+  const std::string query = (*doc)["query"].GetString();
+  const int limit = static_cast<int>(json::get_int(*doc, "limit").value_or(5));
+  const double threshold = json::get_double(*doc, "threshold").value_or(0.0);
+  std::optional<std::set<std::int64_t>> only;
+  if (doc->HasMember("document_ids")) {
+    only.emplace();
+    for (const auto& v : (*doc)["document_ids"].GetArray()) only->insert(v.GetInt64());
+  }
+  const auto started = std::chrono::steady_clock::now();
+  s.embedder->embed({query}, [&s, c, limit, threshold, only, started](llm::embed_outcome out) {
+    if (out.ok() && out.vectors.size() != 1)
+      out.err = make_error(errc::llm_invalid_output, "the embeddings answer has no vector for the query");
+    if (!out.ok()) return c->fail(*out.err);
+    auto vector = std::move(out.vectors[0]);
+    s.with_db(c, [&s, c, limit, threshold, only, started, vector = std::move(vector)](store::pg_session& db) {
+      auto held = s.vectors.current(db, c->tenant);
+      if (!held) return c->fail(held.err());
+      auto found = vector_index::best(**held, vector, limit, threshold, only);
+      if (auto st = store::describe_chunks(db, c->tenant, found); !st) return c->fail(st.err());
+      json::writer w;
+      w.begin_object();
+      w.key("results");
+      w.begin_array();
+      for (const auto& f : found) {
+        w.begin_object();
+        w.kv("chunk_id", static_cast<long long>(f.chunk_id));
+        w.kv("document_id", static_cast<long long>(f.document_id));
+        w.kv("document_title", f.document_title);
+        w.kv("chunk_index", f.chunk_index);
+        w.kv("page", f.page);
+        w.kv("similarity", f.similarity);
+        w.kv("content", f.content);
+        w.end_object();
+      }
+      w.end_array();
+      w.kv("chunks_searched", static_cast<unsigned long>((*held)->chunk_ids.size()));
+      w.kv("took_ms", static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                 std::chrono::steady_clock::now() - started).count()));
+      w.end_object();
+      c->reply(200, w.take());
+    });
+  });
+}
+
+void stats(services& s, const call_ptr& c) {
+  s.with_db(c, [c](store::pg_session& db) {
+    auto st = store::documents_stats(db, c->tenant);
+    if (!st) return c->fail(st.err());
+    json::writer w;
+    w.begin_object();
+    w.kv("total_documents", st->total_documents);
+    w.kv("total_chunks", st->total_chunks);
+    w.kv("total_size_bytes", st->total_size_bytes);
+    w.kv("processed_documents", st->processed_documents);
+    w.kv("pending_documents", st->pending_documents);
+    w.kv("failed_documents", st->failed_documents);
+    w.kv("avg_chunks_per_document", st->avg_chunks_per_document);
+    w.end_object();
+    c->reply(200, w.take());
+  });
+}
+
 }  // namespace
 
 void add_document_routes(router& r) {
+  r.add("GET", "/api/v1/documents/stats", stats);
+  r.add("POST", "/api/v1/documents/search", search);
+  r.add("POST", "/api/v1/documents/:id/reindex", reindex);
   r.add("POST", "/api/v1/documents", upload);
   r.add("GET", "/api/v1/documents", list);
   r.add("GET", "/api/v1/documents/:id", get_one);

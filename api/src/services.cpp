@@ -37,6 +37,7 @@ services::services(const config::app_config& c)
       keys{c.redis.key_prefix},
       auth(std::chrono::seconds(c.api.auth_cache_seconds)),
       limits(c.api.tenant_requests_per_second, c.api.tenant_burst),
+      embedder(llm::make_client(c.llm)),
       classify(*this, std::string(schemas::kinds::classify_meeting)),
       cache_reads_(
           cache,

@@ -12,6 +12,8 @@
 #include "acceptor.hpp"
 #include "call.hpp"
 #include "tenant_limiter.hpp"
+#include "vector_index.hpp"
+#include "mq/llm/client.hpp"
 #include "mq/config/config.hpp"
 #include "mq/core/blocking_pool.hpp"
 #include "mq/queues/amqp.hpp"
@@ -48,6 +50,8 @@ struct services {
   store::cache_keys keys;
   auth_cache auth;
   tenant_limiter limits;
+  std::shared_ptr<llm::llm_client> embedder;  ///< Embeds search queries (the workers' provider).
+  vector_index vectors;                       ///< Tenants' chunk vectors for search.
   acceptor classify;  ///< Group commit of single classification jobs.
 
   /// Runs `fn` on a database thread; answers 503 at once if too much is queued.

@@ -1,6 +1,8 @@
 // Documents: upload, read, delete; and the document job's reads and writes.
 
+#include <cmath>
 #include <cstring>
+#include <map>
 
 #include "mq/core/ids.hpp"
 #include "mq/store/documents.hpp"
@@ -116,6 +118,112 @@ result<bool> delete_document(pg_session& s, const std::string& tenant, std::int6
                      std::string(rows[0][0].c_str()));
     tx.commit();
     return !rows.empty();
+  });
+}
+
+result<std::optional<created_document>> reindex_document(pg_session& s, const std::string& tenant, std::int64_t id) {
+  using out = std::optional<created_document>;
+  return guarded(s, [&](pqxx::connection& c) -> result<out> {
+    pqxx::work tx(c);
+    auto doc = tx.exec_params("SELECT 1 FROM documents WHERE tenant_id = $1 AND id = $2 FOR UPDATE", tenant,
+                              static_cast<long long>(id));
+    if (doc.empty()) return out{};
+    auto tasks = insert_tasks(tx, tenant, schemas::kinds::process_document, {id}, "", "");
+    if (tasks.empty()) return make_error(errc::conflict, "the document is being processed; reindex it when it is done");
+    created_document r;
+    r.task = tasks[0];
+    r.document = document_from_row(tx.exec_params(
+        "WITH d AS (UPDATE documents SET status = 'pending', chunks_done = 0, error_message = NULL, task_id = $2, "
+        "updated_at = now(), started_at = NULL, finished_at = NULL WHERE id = $1 RETURNING *) "
+        "SELECT " MQ_DOCUMENT_COLUMNS " FROM d",
+        static_cast<long long>(id), r.task->id)[0]);
+    r.outbox_id = record_outbox(tx, tasks);
+    tx.commit();
+    return out{std::move(r)};
+  });
+}
+
+result<document_stats> documents_stats(pg_session& s, const std::string& tenant) {
+  return guarded(s, [&](pqxx::connection& c) -> result<document_stats> {
+    pqxx::nontransaction tx(c);
+    auto r = tx.exec_params(
+        "SELECT count(*), coalesce(sum(total_chunks), 0), coalesce(sum(size_bytes), 0), "
+        "count(*) FILTER (WHERE status = 'completed'), count(*) FILTER (WHERE status IN ('pending', 'processing')), "
+        "count(*) FILTER (WHERE status = 'failed'), "
+        "coalesce(avg(total_chunks) FILTER (WHERE status = 'completed'), 0)::float8 "
+        "FROM documents WHERE tenant_id = $1",
+        tenant)[0];
+    document_stats st;
+    st.total_documents = r[0].as<long long>();
+    st.total_chunks = r[1].as<long long>();
+    st.total_size_bytes = r[2].as<long long>();
+    st.processed_documents = r[3].as<long long>();
+    st.pending_documents = r[4].as<long long>();
+    st.failed_documents = r[5].as<long long>();
+    st.avg_chunks_per_document = r[6].as<double>();
+    return st;
+  });
+}
+
+result<long long> chunk_version(pg_session& s, const std::string& tenant) {
+  return guarded(s, [&](pqxx::connection& c) -> result<long long> {
+    pqxx::nontransaction tx(c);
+    auto r = tx.exec_params("SELECT version FROM chunk_versions WHERE tenant_id = $1", tenant);
+    return r.empty() ? 0LL : r[0][0].as<long long>();
+  });
+}
+
+result<tenant_vectors> load_vectors(pg_session& s, const std::string& tenant) {
+  return guarded(s, [&](pqxx::connection& c) -> result<tenant_vectors> {
+    pqxx::work tx(c);  // version and rows from one snapshot
+    tenant_vectors out;
+    auto v = tx.exec_params("SELECT version FROM chunk_versions WHERE tenant_id = $1", tenant);
+    out.version = v.empty() ? 0 : v[0][0].as<long long>();
+    for (const auto& r : tx.exec_params(
+             "SELECT id, document_id, embedding FROM document_chunks WHERE tenant_id = $1 ORDER BY id", tenant)) {
+      pqxx::binarystring bytes(r[2]);
+      const int dims = static_cast<int>(bytes.size() / sizeof(float));
+      if (out.dimensions == 0) out.dimensions = dims;
+      if (dims != out.dimensions || dims == 0) continue;  // vectors of another model: not comparable
+      const auto at = out.data.size();
+      out.data.resize(at + dims);
+      std::memcpy(out.data.data() + at, bytes.data(), bytes.size());
+      double norm = 0;
+      for (int k = 0; k < dims; ++k) norm += static_cast<double>(out.data[at + k]) * out.data[at + k];
+      const float scale = norm > 0 ? static_cast<float>(1 / std::sqrt(norm)) : 0.f;
+      for (int k = 0; k < dims; ++k) out.data[at + k] *= scale;
+      out.chunk_ids.push_back(r[0].as<std::int64_t>());
+      out.document_ids.push_back(r[1].as<std::int64_t>());
+    }
+    tx.commit();
+    return out;
+  });
+}
+
+status describe_chunks(pg_session& s, const std::string& tenant, std::vector<found_chunk>& found) {
+  if (found.empty()) return ok_status();
+  return guarded(s, [&](pqxx::connection& c) -> status {
+    pqxx::nontransaction tx(c);
+    std::vector<std::int64_t> ids;
+    for (const auto& f : found) ids.push_back(f.chunk_id);
+    std::map<std::int64_t, pqxx::row> rows;
+    auto result = tx.exec_params(
+        "SELECT c.id, c.content, c.page, c.chunk_index, d.title FROM document_chunks c "
+        "JOIN documents d ON d.id = c.document_id WHERE c.tenant_id = $1 AND c.id = ANY($2::bigint[])",
+        tenant, array_literal(ids));
+    for (const auto& r : result) rows.emplace(r[0].as<std::int64_t>(), r);
+    std::vector<found_chunk> kept;
+    for (auto& f : found) {
+      auto it = rows.find(f.chunk_id);
+      if (it == rows.end()) continue;  // deleted since the vectors were read
+      f.content = it->second[1].c_str();
+      if (!it->second[2].is_null()) f.page = it->second[2].as<int>();
+      f.chunk_index = it->second[3].as<int>();
+      f.document_title = it->second[4].c_str();
+      kept.push_back(std::move(f));
+    }
+    found = std::move(kept);
+    return ok_status();
   });
 }
 

@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <map>
+
 #include "llm_stub.hpp"
 #include "pdf_fixture.hpp"
 #include "stack.hpp"
@@ -173,6 +175,76 @@ TEST_F(Documents, AFailingEmbeddingsCallIsRetriedThenTheDocumentFails) {
   EXPECT_STREQ(ok["status"].GetString(), "completed");
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks WHERE length(embedding) = 8 * 4"),
             ok["total_chunks"].GetInt());
+}
+
+TEST_F(Documents, SearchRanksTheRightChunksOfTheCallersTenantOnly) {
+  stack s({.env = {{"MQ_DOCUMENTS_CHUNK_SIZE", "300"}}});
+  auto key = s.create_tenant("acme");
+  auto other = s.create_tenant("other");
+  const std::vector<std::pair<std::string, std::string>> corpus{
+      {"Devoluciones",
+       "Puedes devolver un producto dentro de 30 días. Para devolver un producto pide el reembolso en la web. "
+       "El reembolso llega en 5 días a tu tarjeta.\n\nLas devoluciones de productos abiertos también tienen "
+       "reembolso completo si los devuelves dentro de 30 días."},
+      {"Envíos", "Los envíos nacionales tardan 48 horas. Los envíos internacionales tardan una semana y el "
+                 "transportista entrega de lunes a viernes.\n\nEl seguimiento del envío llega por correo."},
+      {"Precios", "El plan básico cuesta 20 dólares al mes. El plan empresa cuesta 200 dólares al mes con "
+                  "facturación anual.\n\nLos precios no incluyen impuestos."},
+  };
+  std::map<std::string, long long> ids;
+  for (const auto& [title, text] : corpus) {
+    auto d = processed(s, key, upload_raw(s, key, "text/plain", text, "?title=" + title));
+    ASSERT_STREQ(d["status"].GetString(), "completed") << title;
+    ids[title] = d["document_id"].GetInt64();
+  }
+  auto theirs = processed(s, other, upload_raw(s, other, "text/plain", "Devolver un producto: reembolso en 30 días.",
+                                               "?title=Ajeno"));
+  ASSERT_STREQ(theirs["status"].GetString(), "completed");
+
+  const std::string query = R"({"query": "¿Cuántos días tengo para devolver un producto y pedir el reembolso?", "limit": 3})";
+  auto r = s.post(key, "/api/v1/documents/search", query);
+  ASSERT_EQ(r.status, 200) << r.body;
+  auto found = parse(r.body);
+  const auto& results = found["results"];
+  ASSERT_GE(results.Size(), 2u);
+  EXPECT_STREQ(results[0]["document_title"].GetString(), "Devoluciones");
+  EXPECT_NE(std::string(results[0]["content"].GetString()).find("devol"), std::string::npos);
+  for (rapidjson::SizeType i = 1; i < results.Size(); ++i)
+    EXPECT_LE(results[i]["similarity"].GetDouble(), results[i - 1]["similarity"].GetDouble());
+  for (const auto& res : results.GetArray()) EXPECT_STRNE(res["document_title"].GetString(), "Ajeno");
+
+  auto only_prices = parse(s.post(key, "/api/v1/documents/search",
+                                  R"({"query": "devolver reembolso", "document_ids": [)" +
+                                      std::to_string(ids["Precios"]) + "]}").body);
+  for (const auto& res : only_prices["results"].GetArray()) EXPECT_STREQ(res["document_title"].GetString(), "Precios");
+  EXPECT_EQ(parse(s.post(key, "/api/v1/documents/search", R"({"query": "devolver", "threshold": 0.999})").body)["results"]
+                .Size(),
+            0u);
+  auto theirs_found = parse(s.post(other, "/api/v1/documents/search", query).body);
+  ASSERT_EQ(theirs_found["results"].Size(), 1u) << "another tenant searches only its own chunks";
+  EXPECT_STREQ(theirs_found["results"][0]["document_title"].GetString(), "Ajeno");
+  for (const auto& bad : {R"({})", R"({"query": ""})", R"({"query": "x", "limit": 0})", R"({"query": 3})"})
+    EXPECT_EQ(s.post(key, "/api/v1/documents/search", bad).status, 422) << bad;
+
+  auto stats = parse(s.get(key, "/api/v1/documents/stats").body);
+  EXPECT_EQ(stats["total_documents"].GetInt(), 3);
+  EXPECT_EQ(stats["processed_documents"].GetInt(), 3);
+  EXPECT_EQ(stats["pending_documents"].GetInt(), 0);
+  EXPECT_EQ(stats["total_chunks"].GetInt(), s.sql_count("SELECT count(*) FROM document_chunks c JOIN documents d "
+                                                        "ON d.id = c.document_id WHERE d.title <> 'Ajeno'"));
+
+  // Reindexing re-chunks and re-embeds; search sees the new chunks.
+  const auto returns = std::to_string(ids["Devoluciones"]);
+  const auto old_chunks = s.sql("SELECT string_agg(id::text, ',') FROM document_chunks WHERE document_id = " + returns);
+  auto re = s.post(key, "/api/v1/documents/" + returns + "/reindex");
+  ASSERT_EQ(re.status, 202) << re.body;
+  s.wait_task(key, parse(re.body)["task_id"].GetString());
+  auto again = parse(s.get(key, "/api/v1/documents/" + returns).body);
+  EXPECT_STREQ(again["status"].GetString(), "completed");
+  EXPECT_NE(s.sql("SELECT string_agg(id::text, ',') FROM document_chunks WHERE document_id = " + returns), old_chunks);
+  auto after = parse(s.post(key, "/api/v1/documents/search", query).body);
+  EXPECT_STREQ(after["results"][0]["document_title"].GetString(), "Devoluciones");
+  EXPECT_EQ(s.post(other, "/api/v1/documents/" + returns + "/reindex").status, 404);
 }
 
 }  // namespace

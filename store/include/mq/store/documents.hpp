@@ -44,6 +44,48 @@ result<page<schemas::document_record>> list_documents(pg_session& s, const std::
 /// Deletes the document with its chunks; false when the tenant has no such document.
 result<bool> delete_document(pg_session& s, const std::string& tenant, std::int64_t id);
 
+/// Queues the document for processing again (re-chunk, re-embed): its task and the task's
+/// outbox group; nullopt when the tenant has no such document; conflict while a task of
+/// it is unfinished.
+result<std::optional<created_document>> reindex_document(pg_session& s, const std::string& tenant, std::int64_t id);
+
+/// A tenant's knowledge-base figures.
+struct document_stats {
+  long long total_documents = 0, total_chunks = 0, total_size_bytes = 0;
+  long long processed_documents = 0, pending_documents = 0, failed_documents = 0;
+  double avg_chunks_per_document = 0;
+};
+result<document_stats> documents_stats(pg_session& s, const std::string& tenant);
+
+// ---- search ----
+
+/// All of a tenant's chunk vectors, as search holds them in memory.
+struct tenant_vectors {
+  long long version = -1;
+  int dimensions = 0;
+  std::vector<std::int64_t> chunk_ids;
+  std::vector<std::int64_t> document_ids;
+  std::vector<float> data;  ///< chunk_ids.size() rows of `dimensions`, each of length 1.
+};
+
+/// The version of the tenant's chunks (changes with every insert or delete).
+result<long long> chunk_version(pg_session& s, const std::string& tenant);
+/// Every chunk vector of the tenant, normalised, with the version they are of.
+result<tenant_vectors> load_vectors(pg_session& s, const std::string& tenant);
+
+/// A chunk found by a search.
+struct found_chunk {
+  std::int64_t chunk_id = 0;
+  std::int64_t document_id = 0;
+  std::string document_title;
+  int chunk_index = 0;
+  std::optional<int> page;
+  std::string content;
+  double similarity = 0;
+};
+/// Fills in content, title, page and index of `found` (in order) from the tenant's rows.
+status describe_chunks(pg_session& s, const std::string& tenant, std::vector<found_chunk>& found);
+
 // ---- the document job ----
 
 /// A document to process.
