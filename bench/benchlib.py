@@ -226,7 +226,7 @@ class Stack:
         for _ in range(400):
             status, stats = http("GET", self.url + "/api/v1/workers/stats", key=self.key)
             if status == 200 and sum(q["consumers"] for q in stats["queues"]
-                                     if not q["name"].endswith(".dead")) >= want:
+                                     if q["name"].endswith(".classify_meeting")) >= want:
                 return self.workers[-1]
             time.sleep(0.05)
         raise RuntimeError("worker did not start consuming")

@@ -1,14 +1,15 @@
 #!/usr/bin/env python3
 """The benchmark suite: our stack and the same job on Celery, in one invocation.
 
-  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,celery]
+  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,f,celery]
                     [--rates 1000,2500,5000,7500,10000,12500] [--poll-rates 5000,10000,20000,0]
                     [--merge] [--quick]
 
 (a) single-job ingress at rising rates, (b) 20,000 jobs end to end with the LLM stub at
 0 ms, (c) the same at 200 ms and 1 s, (d) polling while (b) runs, (e) (c) with 1, 2 and 4 worker
-replicas; Celery's enqueue rate and its prefork and gevent pools on (b) and (c). Every
-figure is the median of --runs runs. Writes bench/results/suite.{md,json} and PNG plots.
+replicas; Celery's enqueue rate and its prefork and gevent pools on (b) and (c); (f) semantic
+search over 100,000 chunks (bench/results/search.{md,json}). Every figure of the suite is the
+median of --runs runs. Writes bench/results/suite.{md,json} and PNG plots.
 """
 import argparse
 import json
@@ -50,7 +51,7 @@ def main():
     ap.add_argument("--poll-rates", default="5000,10000,20000,0")
     ap.add_argument("--ingress-seconds", type=float, default=3.0)
     ap.add_argument("--prefetch", type=int, default=2000)
-    ap.add_argument("--only", default="a,b,c,d,e,celery")
+    ap.add_argument("--only", default="a,b,c,d,e,f,celery")
     ap.add_argument("--merge", action="store_true",
                     help="keep the figures of results/suite.json that this invocation does not measure")
     ap.add_argument("--quick", action="store_true", help="one run of small sizes, to check the suite works")
@@ -93,6 +94,11 @@ def main():
                                 args.celery_jobs, pool, n)
                          for lat, pool, n in ((0, "prefork", 2), (0, "gevent", 100), (200, "gevent", 100),
                                               (200, "prefork", 32))]
+    if "f" in only:
+        import search_bench
+        print(search_bench.write(search_bench.run(10000 if args.quick else 100000)))
+        if only == {"f"}:
+            return
     if args.merge:
         res = merge(res)
     print(report.write(res))

@@ -4,6 +4,21 @@
 #include <cmath>
 
 namespace mq::api {
+namespace {
+
+/// Eight independent sums: the compiler keeps them in vector registers (a single running
+/// sum is a dependency chain it may not reorder).
+float dot(const float* a, const float* b, std::size_t n) {
+  float s[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  std::size_t k = 0;
+  for (; k + 8 <= n; k += 8)
+    for (int j = 0; j < 8; ++j) s[j] += a[k + j] * b[k + j];
+  float total = ((s[0] + s[1]) + (s[2] + s[3])) + ((s[4] + s[5]) + (s[6] + s[7]));
+  for (; k < n; ++k) total += a[k] * b[k];
+  return total;
+}
+
+}  // namespace
 
 result<vector_index::vectors_ptr> vector_index::current(store::pg_session& db, const std::string& tenant) {
   auto version = store::chunk_version(db, tenant);
@@ -40,8 +55,7 @@ std::vector<store::found_chunk> vector_index::best(const store::tenant_vectors& 
   const float* row = v.data.data();
   for (std::size_t i = 0; i < v.chunk_ids.size(); ++i, row += dims) {
     if (documents && !documents->count(v.document_ids[i])) continue;
-    float score = 0;
-    for (std::size_t k = 0; k < dims; ++k) score += row[k] * query[k];
+    const float score = dot(row, query.data(), dims);
     if (score < threshold) continue;
     if (heap.size() < static_cast<std::size_t>(limit)) {
       heap.emplace_back(score, i);
