@@ -160,7 +160,8 @@ TEST_F(Documents, AFailingEmbeddingsCallIsRetriedThenTheDocumentFails) {
   });
   stack s({.llm_provider = "openai",
            .llm_base_url = llm.base_url(),
-           .env = {{"MQ_LLM_MAX_ATTEMPTS", "3"}, {"MQ_LLM_BACKOFF_BASE_MS", "50"}, {"MQ_LLM_BACKOFF_MAX_MS", "100"}}});
+           .env = {{"MQ_LLM_MAX_ATTEMPTS", "3"}, {"MQ_LLM_BACKOFF_BASE_MS", "50"}, {"MQ_LLM_BACKOFF_MAX_MS", "100"},
+                   {"MQ_DOCUMENTS_EMBED_BATCH_SIZE", "2"}, {"MQ_DOCUMENTS_CHUNK_SIZE", "200"}}});
   auto key = s.create_tenant("acme");
   auto d = processed(s, key, upload_raw(s, key, "text/markdown", paragraphs(2)));
   EXPECT_STREQ(d["status"].GetString(), "failed");
@@ -169,10 +170,24 @@ TEST_F(Documents, AFailingEmbeddingsCallIsRetriedThenTheDocumentFails) {
   EXPECT_EQ(llm.embedding_calls(), 3);
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks"), 0);
 
-  // The provider recovers: the next upload goes through, batch after batch.
-  llm.on_embeddings(nullptr);
-  auto ok = processed(s, key, upload_raw(s, key, "text/markdown", paragraphs(3)));
+  // The provider recovers, slowly: the next upload goes through batch after batch, and its
+  // progress shows while it does.
+  llm.on_embeddings([](const stub_request& req, int) {
+    auto r = llm_stub::embeddings(req);
+    r.delay = std::chrono::milliseconds(150);
+    return r;
+  });
+  auto r = upload_raw(s, key, "text/markdown", paragraphs(6));
+  ASSERT_EQ(r.status, 202) << r.body;
+  const auto path = "/api/v1/documents/" + std::to_string(parse(r.body)["document_id"].GetInt64());
+  ASSERT_TRUE(eventually([&] {
+    auto d = parse(s.get(key, path).body);
+    return std::string(d["status"].GetString()) == "processing" && d["chunks_done"].GetInt() > 0 &&
+           d["chunks_done"].GetInt() < d["total_chunks"].GetInt();
+  })) << s.get(key, path).body;
+  auto ok = processed(s, key, r);
   EXPECT_STREQ(ok["status"].GetString(), "completed");
+  EXPECT_EQ(ok["chunks_done"].GetInt(), ok["total_chunks"].GetInt());
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM document_chunks WHERE length(embedding) = 8 * 4"),
             ok["total_chunks"].GetInt());
 }

@@ -231,6 +231,12 @@ void llm_stub::on_chat(script s) {
   script_ = std::move(s);
 }
 
+stub_reply llm_stub::embeddings(const stub_request& req) {
+  stub_reply r;
+  r.body = embeddings_body(req.body);
+  return r;
+}
+
 void llm_stub::on_embeddings(script s) {
   std::lock_guard<std::mutex> lock(mu_);
   embed_script_ = std::move(s);

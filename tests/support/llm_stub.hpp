@@ -98,6 +98,9 @@ class llm_stub {
   /// A chat.completion body whose message content is `content`.
   static stub_reply completion(const std::string& content, const std::string& finish_reason = "stop",
                                int prompt_tokens = 120, int completion_tokens = 80);
+  /// The default answer to an /v1/embeddings request (deterministic vectors), for scripts
+  /// that change only how it is sent.
+  static stub_reply embeddings(const stub_request& req);
   /// A schema-valid classification answer (sector and sentiment as given).
   static std::string valid_classification(const std::string& sector = "ecommerce",
                                           const std::string& sentiment = "positive");
