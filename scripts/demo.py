@@ -101,6 +101,10 @@ def main(sample_dir):
     print(f"  curl -s '{URL}/api/v1/meetings?classified=true&page_size=5' -H \"Authorization: Bearer $MQ_KEY\"")
     print(f"  curl -s -X POST {URL}/api/v1/workers/classify/{first} -H \"Authorization: Bearer $MQ_KEY\"")
     print(f"  curl -s {URL}/api/v1/workers/stats -H \"Authorization: Bearer $MQ_KEY\"")
+    print(f"  curl -s -X POST '{URL}/api/v1/documents?title=README' -H \"Authorization: Bearer $MQ_KEY\" "
+          "-H 'Content-Type: text/markdown' --data-binary @README.md")
+    print(f"  curl -s -X POST {URL}/api/v1/documents/search -H \"Authorization: Bearer $MQ_KEY\" "
+          "-H 'Content-Type: application/json' -d '{\"query\": \"how are dead letters replayed?\", \"limit\": 3}'")
     print(f"  curl -s {URL}/ready")
     print("  scripts/dev status | scripts/dev down")
     print("  MQ_LLM_PROVIDER=openai MQ_LLM_BASE_URL=http://127.0.0.1:11434/v1 MQ_LLM_MODEL=llama3.1 "
