@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <mutex>
 
 #include "llm_stub.hpp"
 #include "pdf_fixture.hpp"
@@ -260,6 +261,30 @@ TEST_F(Documents, SearchRanksTheRightChunksOfTheCallersTenantOnly) {
   auto after = parse(s.post(key, "/api/v1/documents/search", query).body);
   EXPECT_STREQ(after["results"][0]["document_title"].GetString(), "Devoluciones");
   EXPECT_EQ(s.post(other, "/api/v1/documents/" + returns + "/reindex").status, 404);
+}
+
+TEST_F(Documents, EmbeddingCallsKeepToTheSharedRequestLimit) {
+  llm_stub llm;
+  std::mutex mu;
+  std::vector<std::chrono::steady_clock::time_point> calls;
+  llm.on_embeddings([&](const stub_request& req, int) {
+    std::lock_guard<std::mutex> lock(mu);
+    calls.push_back(std::chrono::steady_clock::now());
+    return llm_stub::embeddings(req);
+  });
+  stack s({.llm_provider = "openai",
+           .llm_base_url = llm.base_url(),
+           .env = {{"MQ_LLM_REQUESTS_PER_MINUTE", "60"}, {"MQ_LLM_RATE_BURST_SECONDS", "1"},
+                   {"MQ_DOCUMENTS_EMBED_BATCH_SIZE", "2"}, {"MQ_DOCUMENTS_CHUNK_SIZE", "200"}}});
+  auto key = s.create_tenant("acme");
+  auto d = processed(s, key, upload_raw(s, key, "text/plain", paragraphs(2)));
+  ASSERT_STREQ(d["status"].GetString(), "completed");
+  std::lock_guard<std::mutex> lock(mu);
+  const int n = static_cast<int>(calls.size());
+  EXPECT_EQ(n, (d["total_chunks"].GetInt() + 1) / 2);
+  ASSERT_GE(n, 3);
+  // One request a second, after a burst of one.
+  EXPECT_GE(calls.back() - calls.front(), std::chrono::milliseconds((n - 1) * 1000 - 100));
 }
 
 }  // namespace

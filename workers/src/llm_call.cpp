@@ -27,31 +27,19 @@ struct call_state {
 
 void send(job_pointer self, std::shared_ptr<call_state> s);
 
-void wait_then(job_pointer self, std::shared_ptr<call_state> s, std::int64_t wait_ms);
-
-/// Waits for the shared limits, then sends. With no limits configured only a provider's
-/// 429 can hold a call, read from the shared hold without asking the limiter.
-void admit(job_pointer self, std::shared_ptr<call_state> s) {
-  const auto& ctx = *self->state.ctx;
-  if (!ctx.limiter) return send(self, s);
-  if (ctx.hold) {
-    auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    return wait_then(self, s, ctx.hold->load() - now);
-  }
-  self->request(*ctx.limiter, caf::infinite, actors::acquire_atom::value, self->state.envelope.tenant_id, s->estimate)
-      .then([self, s](std::int64_t wait_ms) { wait_then(self, s, wait_ms); },
-            [self, s](caf::error&) { send(self, s); });
-}
-
-/// Sends now, waits holding the delivery, or defers the job, as the wait demands.
-void wait_then(job_pointer self, std::shared_ptr<call_state> s, std::int64_t wait_ms) {
-  if (wait_ms <= 0) return send(self, s);
+/// Goes now, waits holding the delivery, or defers the job, as the wait demands.
+void wait_then(job_pointer self, std::int64_t estimate, std::function<void()> go, std::int64_t wait_ms) {
+  if (wait_ms <= 0) return go();
   const milliseconds wait(wait_ms);
   if (wait <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
-    return retry_later(self, wait, [self, s] { admit(self, s); });
+    return retry_later(self, wait, [self, estimate, go] { after_limits(self, estimate, go); });
   log::info("llm", "deferred by the rate limit", {{}, self->state.envelope.task_id, {}},
             {{"wait_ms", std::to_string(wait_ms)}});
   defer(self, wait, schemas::task_status::queued, nullptr);
+}
+
+void admit(job_pointer self, std::shared_ptr<call_state> s) {
+  after_limits(self, s->estimate, [self, s] { send(self, s); });
 }
 
 void send(job_pointer self, std::shared_ptr<call_state> s) {
@@ -75,19 +63,11 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
               usage.tokens_out += r.tokens_out;
               usage.latency_ms += static_cast<int>(r.latency.count());
               if (!r.model.empty()) usage.model = r.model;
-              if (ctx.limiter && !ctx.hold)
-                self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate,
-                           std::int64_t{r.tokens_in + r.tokens_out});
+              settle_limits(self, s->estimate, r.tokens_in + r.tokens_out, out.http_status, out.retry_after);
               return s->done(std::move(*out.response));
             }
             const error err = *out.err;
-            if (ctx.limiter) {
-              // A failed call used no tokens: give the estimate back.
-              if (!ctx.hold) self->send(*ctx.limiter, actors::settle_atom::value, tenant, s->estimate, std::int64_t{0});
-              if (out.http_status == 429)
-                self->send(*ctx.limiter, actors::penalize_atom::value,
-                           static_cast<std::int64_t>(out.retry_after.value_or(milliseconds(0)).count()));
-            }
+            settle_limits(self, s->estimate, 0, out.http_status, out.retry_after);
             log::warn("llm", "call failed", {{}, self->state.envelope.task_id, tenant},
                       {{"code", code_name(err.code)}, {"error", err.message},
                        {"failed_calls", std::to_string(self->state.failed_calls + 1)}});
@@ -146,6 +126,29 @@ void ask_json(job_pointer self, llm::chat_request req, bool repaired,
 }
 
 }  // namespace
+
+void after_limits(job_pointer self, std::int64_t estimate, std::function<void()> go) {
+  const auto& ctx = *self->state.ctx;
+  if (!ctx.limiter) return go();
+  if (ctx.hold) {
+    auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+    return wait_then(self, estimate, std::move(go), ctx.hold->load() - now);
+  }
+  self->request(*ctx.limiter, caf::infinite, actors::acquire_atom::value, self->state.envelope.tenant_id, estimate)
+      .then([self, estimate, go](std::int64_t wait_ms) { wait_then(self, estimate, go, wait_ms); },
+            [go](caf::error&) { go(); });
+}
+
+void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, long http_status,
+                   std::optional<milliseconds> retry_after) {
+  const auto& ctx = *self->state.ctx;
+  if (!ctx.limiter) return;
+  // A failed call used no tokens: its estimate comes back.
+  if (!ctx.hold) self->send(*ctx.limiter, actors::settle_atom::value, self->state.envelope.tenant_id, estimate, used);
+  if (http_status == 429)
+    self->send(*ctx.limiter, actors::penalize_atom::value,
+               static_cast<std::int64_t>(retry_after.value_or(milliseconds(0)).count()));
+}
 
 void call_llm(job_pointer self, llm::chat_request req, std::function<void(result<llm::chat_response>)> done) {
   auto s = std::make_shared<call_state>();

@@ -7,6 +7,7 @@
 #include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
 #include "mq/documents/text.hpp"
+#include "mq/llm/offline.hpp"
 #include "mq/llm/retry.hpp"
 #include "mq/workers/job.hpp"
 
@@ -35,6 +36,10 @@ void fail(job_pointer self, const doc_ptr& d, const error& err) {
             [self, d, err](caf::error&) { d->finish(completion_for(self, schemas::task_status::failed, &err)); });
 }
 
+void embed_next(job_pointer self, doc_ptr d);
+void embed_batch(job_pointer self, doc_ptr d, std::size_t from, std::size_t n, std::int64_t estimate,
+                 std::vector<std::string> texts);
+
 void save(job_pointer self, const doc_ptr& d) {
   self->request(self->state.ctx->documents, caf::infinite, actors::save_atom::value, d->id, d->done)
       .then(
@@ -60,13 +65,27 @@ void embed_next(job_pointer self, doc_ptr d) {
   if (from == d->chunks.size()) return save(self, d);
   const std::size_t n = std::min(d->chunks.size() - from, static_cast<std::size_t>(ctx.documents_cfg.embed_batch_size));
   std::vector<std::string> texts;
-  for (std::size_t i = from; i < from + n; ++i) texts.push_back(d->chunks[i].content);
+  std::int64_t estimate = 0;
+  for (std::size_t i = from; i < from + n; ++i) {
+    texts.push_back(d->chunks[i].content);
+    estimate += llm::estimate_tokens(texts.back());
+  }
+  // The same shared limits as chat calls, then the call.
+  after_limits(self, estimate, [self, d, from, n, estimate, texts = std::move(texts)]() mutable {
+    embed_batch(self, d, from, n, estimate, std::move(texts));
+  });
+}
+
+void embed_batch(job_pointer self, doc_ptr d, std::size_t from, std::size_t n, std::int64_t estimate,
+                 std::vector<std::string> texts) {
+  const auto& ctx = *self->state.ctx;
   self->request(ctx.llm, caf::infinite, actors::embed_atom::value, std::move(texts))
       .then(
-          [self, d, from, n](llm::embed_outcome& out) {
+          [self, d, from, n, estimate](llm::embed_outcome& out) {
             const auto& ctx = *self->state.ctx;
             auto& usage = self->state.usage;
             ++usage.calls;
+            settle_limits(self, estimate, out.ok() ? out.tokens : 0, out.http_status, out.retry_after);
             if (out.ok() && out.vectors.size() != n)
               out.err = make_error(errc::llm_invalid_output, "the embeddings answer has " +
                                                                  std::to_string(out.vectors.size()) + " vectors for " +

@@ -82,6 +82,16 @@ void defer(job_pointer self, std::chrono::milliseconds delay, schemas::task_stat
 /// A completion of the current attempt with `status` and, for failures, `err`.
 store::completion completion_for(job_pointer self, schemas::task_status status, const error* err = nullptr);
 
+/// Waits for the shared rate limits (provider and tenant; a provider's 429 holds every
+/// replica) for a call of `estimate` tokens, then runs `go`: a short wait holds the
+/// delivery, a long one defers the job (as queued) instead. Fails open without Redis.
+void after_limits(job_pointer self, std::int64_t estimate, std::function<void()> go);
+
+/// Tells the shared limits what a call used (`used` tokens, 0 when it failed) and, after
+/// a provider 429, to hold every replica back for its Retry-After.
+void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, long http_status,
+                   std::optional<std::chrono::milliseconds> retry_after);
+
 /// One LLM call under the system's policy: waits for the shared rate limits (holding the
 /// delivery for short waits, deferring the job for long ones without spending an
 /// attempt); retries retryable faults with exponential backoff and full jitter, honouring
