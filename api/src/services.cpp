@@ -140,6 +140,22 @@ void admit(services& s, const call_ptr& c, const std::string& tenant, const std:
   next();
 }
 
+/// Finds the tenant a credential stands for, remembered under `cache_key` once `lookup`
+/// (run on a database thread; nullopt: no such tenant) found it, then admits the call.
+void resolve_tenant(services& s, const call_ptr& c, std::string cache_key,
+                    std::function<result<std::optional<std::string>>(store::pg_session&)> lookup, std::string unknown,
+                    std::function<void()> next) {
+  if (auto tenant = s.auth.find(cache_key)) return admit(s, c, *tenant, next);
+  s.with_db(c, [&s, c, cache_key = std::move(cache_key), lookup = std::move(lookup), unknown = std::move(unknown),
+                next = std::move(next)](store::pg_session& db) {
+    auto tenant = lookup(db);
+    if (!tenant) return c->fail(tenant.err());
+    if (!*tenant) return c->fail(make_error(errc::unauthorized, unknown));
+    s.auth.remember(cache_key, **tenant);
+    admit(s, c, **tenant, next);
+  });
+}
+
 /// A JWT bearer: checked offline, then its tenant_id must name a tenant.
 void authenticate_token(services& s, const call_ptr& c, const std::string& token, std::function<void()> next) {
   const auto& api = s.cfg.api;
@@ -149,15 +165,14 @@ void authenticate_token(services& s, const call_ptr& c, const std::string& token
   auto tenant = json::get_string(*claims, "tenant_id");
   if (!tenant || !is_uuid(*tenant))
     return c->fail(make_error(errc::unauthorized, "invalid token: tenant_id must be a tenant's id"));
-  const std::string cache_key = "tenant:" + *tenant;
-  if (s.auth.find(cache_key)) return admit(s, c, *tenant, next);
-  s.with_db(c, [&s, c, tenant = *tenant, cache_key, next = std::move(next)](store::pg_session& db) {
-    auto exists = store::tenant_exists(db, tenant);
-    if (!exists) return c->fail(exists.err());
-    if (!*exists) return c->fail(make_error(errc::unauthorized, "invalid token: unknown tenant"));
-    s.auth.remember(cache_key, tenant);
-    admit(s, c, tenant, next);
-  });
+  resolve_tenant(
+      s, c, "tenant:" + *tenant,
+      [tenant = *tenant](store::pg_session& db) -> result<std::optional<std::string>> {
+        auto exists = store::tenant_exists(db, tenant);
+        if (!exists) return exists.err();
+        return *exists ? std::optional<std::string>(tenant) : std::nullopt;
+      },
+      "invalid token: unknown tenant", std::move(next));
 }
 
 }  // namespace
@@ -170,14 +185,9 @@ void authenticate(services& s, const call_ptr& c, std::function<void()> next) {
   const std::string credential = header.substr(prefix.size());
   if (jwt::looks_like_jwt(credential)) return authenticate_token(s, c, credential, std::move(next));
   const std::string hash = sha256_hex(credential);
-  if (auto tenant = s.auth.find(hash)) return admit(s, c, *tenant, next);
-  s.with_db(c, [&s, c, hash, next = std::move(next)](store::pg_session& db) {
-    auto tenant = store::tenant_for_key_hash(db, hash);
-    if (!tenant) return c->fail(tenant.err());
-    if (!*tenant) return c->fail(make_error(errc::unauthorized, "unknown API key"));
-    s.auth.remember(hash, **tenant);
-    admit(s, c, **tenant, next);
-  });
+  resolve_tenant(
+      s, c, hash, [hash](store::pg_session& db) { return store::tenant_for_key_hash(db, hash); }, "unknown API key",
+      std::move(next));
 }
 
 std::optional<rapidjson::Document> parse_body(const call_ptr& c) {

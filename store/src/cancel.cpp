@@ -4,17 +4,13 @@
 #include "rows.hpp"
 
 namespace mq::store {
-namespace {
 
-/// Moves the matched unfinished tasks to cancelled; `where` selects them ($1, $2).
-std::string cancel_sql(const char* where) {
+std::string cancel_sql(const char* where, const char* reason) {
   return std::string("WITH c AS (UPDATE tasks t SET status = 'cancelled', finished_at = now(), updated_at = now(), "
-                     "next_attempt_at = NULL, error_code = 'cancelled', error = 'cancelled on request' "
-                     "WHERE ") + where + " AND t.status IN ('queued', 'running', 'retrying') RETURNING t.*) "
+                     "next_attempt_at = NULL, error_code = 'cancelled', error = '") + reason + "' "
+                     "WHERE " + where + " AND t.status IN ('queued', 'running', 'retrying') RETURNING t.*) "
                      "SELECT " MQ_TASK_COLUMNS " FROM c t";
 }
-
-}  // namespace
 
 result<std::optional<cancel_outcome>> cancel_task(pg_session& s, const std::string& tenant, const std::string& id) {
   return guarded(s, [&](pqxx::connection& c) -> result<std::optional<cancel_outcome>> {

@@ -21,18 +21,10 @@ result<page<schemas::classification_record>> list_classifications(pg_session& s,
                                                                    page_request p) {
   return guarded(s, [&](pqxx::connection& c) -> result<page<schemas::classification_record>> {
     pqxx::work tx(c);
-    page<schemas::classification_record> out;
-    out.page_number = p.page;
-    out.page_size = p.page_size;
-    out.total = tx.exec_params("SELECT count(*) FROM classifications WHERE tenant_id = $1", tenant)[0][0]
-                    .as<std::int64_t>();
-    for (const auto& r : tx.exec_params("SELECT " MQ_CLASSIFICATION_COLUMNS
-                                        " FROM classifications k WHERE k.tenant_id = $1 "
-                                        "ORDER BY k.meeting_id LIMIT $2 OFFSET $3",
-                                        tenant, p.page_size,
-                                        static_cast<long long>(p.page - 1) * p.page_size))
-      out.items.push_back(classification_from_row(r));
-    return out;
+    return read_page<schemas::classification_record>(
+        tx, "SELECT count(*) FROM classifications WHERE tenant_id = $1",
+        "SELECT " MQ_CLASSIFICATION_COLUMNS " FROM classifications k WHERE k.tenant_id = $1 ORDER BY k.meeting_id", p,
+        [](const pqxx::row& r) { return classification_from_row(r); }, tenant);
   });
 }
 

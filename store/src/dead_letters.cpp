@@ -107,17 +107,10 @@ result<page<schemas::dead_letter_record>> list_dead_letters(pg_session& s, const
     const std::string filter =
         " WHERE d.tenant_id = $1 AND (NULLIF($2, '')::boolean IS NULL OR "
         "(d.replayed_at IS NOT NULL) = $2::boolean)";
-    const std::string flag = replayed ? (*replayed ? "true" : "false") : "";
-    page<schemas::dead_letter_record> out;
-    out.page_number = p.page;
-    out.page_size = p.page_size;
-    out.total = tx.exec_params("SELECT count(*) FROM dead_letters d" + filter, tenant, flag)[0][0].as<std::int64_t>();
-    for (const auto& r :
-         tx.exec_params("SELECT " MQ_DEAD_LETTER_COLUMNS + std::string(dead_letter_from) + filter +
-                            " ORDER BY d.created_at DESC, d.id LIMIT $3 OFFSET $4",
-                        tenant, flag, p.page_size, static_cast<long long>(p.page - 1) * p.page_size))
-      out.items.push_back(dead_letter_from_row(r));
-    return out;
+    return read_page<schemas::dead_letter_record>(
+        tx, "SELECT count(*) FROM dead_letters d" + filter,
+        "SELECT " MQ_DEAD_LETTER_COLUMNS + std::string(dead_letter_from) + filter + " ORDER BY d.created_at DESC, d.id",
+        p, dead_letter_from_row, tenant, flag_param(replayed));
   });
 }
 

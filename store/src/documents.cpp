@@ -93,15 +93,10 @@ result<std::optional<schemas::document_record>> get_document(pg_session& s, cons
 result<page<schemas::document_record>> list_documents(pg_session& s, const std::string& tenant, page_request p) {
   return guarded(s, [&](pqxx::connection& c) -> result<page<schemas::document_record>> {
     pqxx::work tx(c);
-    page<schemas::document_record> out;
-    out.page_number = p.page;
-    out.page_size = p.page_size;
-    out.total = tx.exec_params("SELECT count(*) FROM documents WHERE tenant_id = $1", tenant)[0][0].as<std::int64_t>();
-    for (const auto& r : tx.exec_params("SELECT " MQ_DOCUMENT_COLUMNS " FROM documents d WHERE d.tenant_id = $1 "
-                                        "ORDER BY d.id DESC LIMIT $2 OFFSET $3",
-                                        tenant, p.page_size, static_cast<long long>(p.page - 1) * p.page_size))
-      out.items.push_back(document_from_row(r));
-    return out;
+    return read_page<schemas::document_record>(
+        tx, "SELECT count(*) FROM documents WHERE tenant_id = $1",
+        "SELECT " MQ_DOCUMENT_COLUMNS " FROM documents d WHERE d.tenant_id = $1 ORDER BY d.id DESC", p,
+        document_from_row, tenant);
   });
 }
 
@@ -112,10 +107,7 @@ result<bool> delete_document(pg_session& s, const std::string& tenant, std::int6
                                static_cast<long long>(id));
     // Its job, if still waiting, has nothing left to do.
     if (!rows.empty() && !rows[0][0].is_null())
-      tx.exec_params("UPDATE tasks SET status = 'cancelled', finished_at = now(), updated_at = now(), "
-                     "error_code = 'cancelled', error = 'the document was deleted' "
-                     "WHERE id = $1 AND status IN ('queued', 'running', 'retrying')",
-                     std::string(rows[0][0].c_str()));
+      tx.exec_params(cancel_sql("t.id = $1", "the document was deleted"), std::string(rows[0][0].c_str()));
     tx.commit();
     return !rows.empty();
   });

@@ -2,7 +2,7 @@
 #include <map>
 
 #include "mq/store/repositories.hpp"
-#include "pg_internal.hpp"
+#include "rows.hpp"
 
 namespace mq::store {
 namespace {
@@ -163,18 +163,9 @@ result<page<schemas::meeting_record>> list_meetings(pg_session& s, const std::st
     const std::string filter =
         " WHERE m.tenant_id = $1 AND (NULLIF($2, '')::boolean IS NULL OR "
         "EXISTS (SELECT 1 FROM classifications k WHERE k.meeting_id = m.id) = $2::boolean)";
-    const std::string flag = classified ? (*classified ? "true" : "false") : "";
-    page<schemas::meeting_record> out;
-    out.page_number = p.page;
-    out.page_size = p.page_size;
-    out.total = tx.exec_params("SELECT count(*) FROM meetings m" + filter, tenant, flag)[0][0]
-                    .as<std::int64_t>();
-    for (const auto& r : tx.exec_params(std::string(meeting_select) + filter +
-                                            " ORDER BY m.id LIMIT $3 OFFSET $4",
-                                        tenant, flag, p.page_size,
-                                        static_cast<long long>(p.page - 1) * p.page_size))
-      out.items.push_back(meeting_from_row(r));
-    return out;
+    return read_page<schemas::meeting_record>(
+        tx, "SELECT count(*) FROM meetings m" + filter, std::string(meeting_select) + filter + " ORDER BY m.id", p,
+        [](const pqxx::row& r) { return meeting_from_row(r); }, tenant, flag_param(classified));
   });
 }
 

@@ -2,10 +2,33 @@
 
 // Row <-> record mapping shared by the repositories and the job store.
 
+#include <string>
+
 #include "mq/schemas/types.hpp"
+#include "mq/store/repositories.hpp"
 #include "pg_internal.hpp"
 
 namespace mq::store {
+
+/// One page of a list: `count` counts the matching rows, `select` reads them in order
+/// (LIMIT and OFFSET are added as the parameters after `args`), `row` maps each.
+template <class T, class RowFn, class... Args>
+page<T> read_page(pqxx::work& tx, const std::string& count, const std::string& select, page_request p, RowFn row,
+                  const Args&... args) {
+  page<T> out;
+  out.page_number = p.page;
+  out.page_size = p.page_size;
+  out.total = tx.exec_params(count, args...)[0][0].template as<std::int64_t>();
+  const auto n = sizeof...(Args);
+  for (const auto& r : tx.exec_params(select + " LIMIT $" + std::to_string(n + 1) + " OFFSET $" + std::to_string(n + 2),
+                                      args..., p.page_size, static_cast<long long>(p.page - 1) * p.page_size))
+    out.items.push_back(row(r));
+  return out;
+}
+
+/// An optional boolean filter as a text parameter: "" (no filter), "true" or "false";
+/// the SQL reads it as NULLIF($n, '')::boolean.
+inline std::string flag_param(std::optional<bool> flag) { return flag ? (*flag ? "true" : "false") : ""; }
 
 /// Columns of a task, in the order task_from_row() reads them.
 #define MQ_TASK_COLUMNS                                                                    \
@@ -27,6 +50,10 @@ schemas::task_record task_from_row(const pqxx::row& r, int offset = 0);
 
 schemas::classification_record classification_from_row(const pqxx::row& r);
 
+
+/// Moves the unfinished tasks `where` selects (alias t) to cancelled with `reason` (a
+/// trusted literal without quotes); returns them as MQ_TASK_COLUMNS.
+std::string cancel_sql(const char* where, const char* reason = "cancelled on request");
 
 /// Records the outbox group of `created` (one row, whatever their number); returns its
 /// id, or "" when nothing was created.

@@ -36,11 +36,7 @@ std::string broker_reason_text(const std::string& reason) {
   return "dead-lettered by the broker (" + reason + ")";
 }
 
-void finish(recorder_pointer self, actors::settle s) {
-  self->send(self->state.dispatcher, actors::done_atom::value, self->state.delivery.tag, self->state.generation, s,
-             actors::job_end::recorded);
-  self->quit();
-}
+void finish(recorder_pointer self, actors::settle s) { settle_and_quit(self, s, actors::job_end::recorded); }
 
 void record(recorder_pointer self) {
   const auto& ctx = *self->state.ctx;
@@ -51,11 +47,10 @@ void record(recorder_pointer self) {
           [self](actors::bury_reply& r) {
             if (!r) {
               // Held, never dropped: Postgres down or not, the letter is recorded later.
-              auto n = std::min(self->state.outage_retries++, 6);
-              if (n == 0)
+              if (self->state.outage_retries == 0)
                 log::warn("dead_letters", "recording a dead letter failed; holding it", {},
                           {{"error", r.err().message}, {"detail", r.err().internal}});
-              self->delayed_send(self, std::chrono::milliseconds(100 << n), actors::retry_atom::value);
+              self->delayed_send(self, outage_backoff(self->state), actors::retry_atom::value);
               return;
             }
             if (!*r) return finish(self, actors::settle::ack);

@@ -22,18 +22,12 @@ std::int64_t now_ms() {
   return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
 }
 
-void finish(job_pointer self, settle s, job_end end) {
-  self->send(self->state.dispatcher, actors::done_atom::value, self->state.delivery.tag,
-             self->state.generation, s, end);
-  self->quit();
-}
+void finish(job_pointer self, settle s, job_end end) { settle_and_quit(self, s, end); }
 
 /// Waits for Postgres with capped exponential backoff, then runs `fn` again.
 void wait_for_database(job_pointer self, std::function<void()> fn) {
-  auto n = std::min(self->state.outage_retries++, 6);
-  auto delay = milliseconds(100 << n);  // 100 ms .. 6.4 s
-  if (n == 0) log::warn("job", "database unavailable; holding the delivery", log_ctx(self));
-  retry_later(self, delay, std::move(fn));
+  if (self->state.outage_retries == 0) log::warn("job", "database unavailable; holding the delivery", log_ctx(self));
+  retry_later(self, outage_backoff(self->state), std::move(fn));
 }
 
 void cache_then_ack(job_pointer self, actors::cache_entries entries, job_end end) {
@@ -215,6 +209,10 @@ void start(job_pointer self) {
 }
 
 }  // namespace
+
+milliseconds outage_backoff(delivery_owner& owner) {
+  return milliseconds(100 << std::min(owner.outage_retries++, 6));
+}
 
 const actors::pg_actor& job_context::pg_for(const std::string& task_id) const {
   return pg[std::hash<std::string>{}(task_id) % pg.size()];

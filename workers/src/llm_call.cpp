@@ -72,18 +72,12 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
                       {{"code", code_name(err.code)}, {"error", err.message},
                        {"failed_calls", std::to_string(self->state.failed_calls + 1)}});
             if (!err.retryable()) return s->done(err);
-            const int failed = ++self->state.failed_calls;
-            if (failed >= ctx.llm_cfg.max_attempts) {
-              auto final_err = err;
-              final_err.message += " (after " + std::to_string(failed) + " failed calls)";
-              return s->done(final_err);
-            }
-            const auto delay = llm::retry_delay(failed, milliseconds(ctx.llm_cfg.backoff_base_ms),
-                                                milliseconds(ctx.llm_cfg.backoff_max_ms), out.retry_after,
-                                                jitter());
-            if (delay <= milliseconds(ctx.llm_cfg.hold_max_ms))
-              return retry_later(self, delay, [self, s] { admit(self, s); });
-            defer(self, delay, schemas::task_status::retrying, &err);
+            auto last = err;
+            const auto delay = next_call_in(self, ++self->state.failed_calls, last, out.retry_after);
+            if (!delay) return s->done(last);
+            if (*delay <= milliseconds(ctx.llm_cfg.hold_max_ms))
+              return retry_later(self, *delay, [self, s] { admit(self, s); });
+            defer(self, *delay, schemas::task_status::retrying, &err);
           },
           [self, s](caf::error& e) {
             s->done(make_error(errc::internal, "LLM actor failed", self->system().render(e)));
@@ -137,6 +131,17 @@ void after_limits(job_pointer self, std::int64_t estimate, std::function<void()>
   self->request(*ctx.limiter, caf::infinite, actors::acquire_atom::value, self->state.envelope.tenant_id, estimate)
       .then([self, estimate, go](std::int64_t wait_ms) { wait_then(self, estimate, go, wait_ms); },
             [go](caf::error&) { go(); });
+}
+
+std::optional<milliseconds> next_call_in(job_pointer self, int failed, error& err,
+                                         std::optional<milliseconds> retry_after) {
+  const auto& cfg = self->state.ctx->llm_cfg;
+  if (failed >= cfg.max_attempts) {
+    err.message += " (after " + std::to_string(failed) + " failed calls)";
+    return std::nullopt;
+  }
+  return llm::retry_delay(failed, milliseconds(cfg.backoff_base_ms), milliseconds(cfg.backoff_max_ms), retry_after,
+                          jitter());
 }
 
 void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, long http_status,

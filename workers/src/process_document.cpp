@@ -2,13 +2,11 @@
 // embeddings in batches, all stored in one transaction.
 
 #include <caf/all.hpp>
-#include <random>
 
 #include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
 #include "mq/documents/text.hpp"
 #include "mq/llm/offline.hpp"
-#include "mq/llm/retry.hpp"
 #include "mq/workers/job.hpp"
 
 namespace mq::workers {
@@ -21,7 +19,6 @@ struct doc_job {
   std::int64_t id = 0;
   std::vector<documents::chunk> chunks;
   std::vector<store::embedded_chunk> done;
-  int failed_calls = 0;
   completion_fn finish;
 };
 
@@ -57,8 +54,8 @@ void save(job_pointer self, const doc_ptr& d) {
           [self, d](caf::error&) { fail(self, d, make_error(errc::internal, "saving the chunks failed")); });
 }
 
-/// Embeds the next batch of chunks; retries a failed call with backoff up to
-/// llm.max_attempts failed calls for the whole document.
+/// Embeds the next batch of chunks; a failed call is retried like a chat call, from the
+/// same budget of llm.max_attempts failed calls per task.
 void embed_next(job_pointer self, doc_ptr d) {
   const auto& ctx = *self->state.ctx;
   const std::size_t from = d->done.size();
@@ -93,15 +90,11 @@ void embed_batch(job_pointer self, doc_ptr d, std::size_t from, std::size_t n, s
             if (!out.ok()) {
               auto err = *out.err;
               log::warn("documents", "embeddings call failed", {{}, self->state.envelope.task_id, {}},
-                        {{"error", err.message}, {"failed_calls", std::to_string(d->failed_calls + 1)}});
-              if (!err.retryable() || ++d->failed_calls >= ctx.llm_cfg.max_attempts) {
-                if (err.retryable()) err.message += " (after " + std::to_string(d->failed_calls) + " failed calls)";
-                return fail(self, d, err);
-              }
-              thread_local std::mt19937 rng{std::random_device{}()};
-              const auto delay = llm::retry_delay(d->failed_calls, milliseconds(ctx.llm_cfg.backoff_base_ms),
-                                                  milliseconds(ctx.llm_cfg.backoff_max_ms), out.retry_after, rng);
-              return retry_later(self, delay, [self, d] { embed_next(self, d); });
+                        {{"error", err.message}, {"failed_calls", std::to_string(self->state.failed_calls + 1)}});
+              if (!err.retryable()) return fail(self, d, err);
+              const auto delay = next_call_in(self, ++self->state.failed_calls, err, out.retry_after);
+              if (!delay) return fail(self, d, err);
+              return retry_later(self, *delay, [self, d] { embed_next(self, d); });
             }
             usage.tokens_in += out.tokens;
             if (!out.model.empty()) usage.model = out.model;

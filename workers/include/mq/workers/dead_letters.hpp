@@ -11,13 +11,8 @@ namespace mq::workers {
 store::dead_letter read_dead_letter(const queues::delivery& d);
 
 /// State of one dead letter's recording.
-struct recorder_state {
-  std::shared_ptr<const job_context> ctx;
-  actors::dispatcher_actor dispatcher;
-  queues::delivery delivery;
-  std::uint64_t generation = 0;
+struct recorder_state : delivery_owner {
   store::dead_letter letter;
-  int outage_retries = 0;
   static inline const char* name = "dead_letter_recorder";
 };
 

@@ -35,18 +35,34 @@ struct job_context {
   const actors::pg_actor& pg_for(const std::string& task_id) const;
 };
 
-/// State of one job: the delivery it settles, what the claim returned, and what its LLM
-/// calls cost so far.
-struct job_state {
+/// What every actor that owns one delivery holds (a job, a dead letter's recording).
+struct delivery_owner {
   std::shared_ptr<const job_context> ctx;
   actors::dispatcher_actor dispatcher;
   queues::delivery delivery;
   std::uint64_t generation = 0;
+  int outage_retries = 0;  ///< Consecutive waits for Postgres to come back.
+};
+
+/// Tells the dispatcher how to settle the owner's delivery and how the work ended, then
+/// ends the actor.
+template <class State>
+void settle_and_quit(caf::stateful_actor<State>* self, actors::settle s, actors::job_end end) {
+  self->send(self->state.dispatcher, actors::done_atom::value, self->state.delivery.tag, self->state.generation, s,
+             end);
+  self->quit();
+}
+
+/// The next wait for Postgres to come back, 100 ms doubling to 6.4 s; counts the wait.
+std::chrono::milliseconds outage_backoff(delivery_owner& owner);
+
+/// State of one job: the delivery it settles, what the claim returned, and what its LLM
+/// calls cost so far.
+struct job_state : delivery_owner {
   schemas::envelope envelope;
   store::claim_result claim;
   int failed_calls = 0;              ///< Failed LLM calls over all attempts (the retry budget spent).
   schemas::llm_usage usage;          ///< Calls and tokens of this attempt.
-  int outage_retries = 0;            ///< Consecutive waits for Postgres to come back.
   std::function<void()> on_retry;    ///< What the next retry message runs.
   std::function<void(bool)> on_published;  ///< What a publish confirmation runs.
   static inline const char* name = "job";
@@ -91,6 +107,12 @@ void after_limits(job_pointer self, std::int64_t estimate, std::function<void()>
 /// a provider 429, to hold every replica back for its Retry-After.
 void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, long http_status,
                    std::optional<std::chrono::milliseconds> retry_after);
+
+/// After a retryable failed LLM call, the `failed`-th of the job: how long to wait before
+/// the next call (backoff with full jitter, never sooner than `retry_after`), or nullopt
+/// when llm.max_attempts failed calls are spent (then `err` says how many).
+std::optional<std::chrono::milliseconds> next_call_in(job_pointer self, int failed, error& err,
+                                                      std::optional<std::chrono::milliseconds> retry_after);
 
 /// One LLM call under the system's policy: waits for the shared rate limits (holding the
 /// delivery for short waits, deferring the job for long ones without spending an
