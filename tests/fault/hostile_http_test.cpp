@@ -71,6 +71,20 @@ TEST_F(HostileHttp, TokensSignedWithTheSecretActForTheirTenantAndNoOthers) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM meetings"), before) << "a refused request wrote something";
 }
 
+TEST_F(HostileHttp, MqctlSignsTokensForExistingTenantsOnly) {
+  stack s({.workers = 0, .env = {{"MQ_API_JWT_SECRET", secret}}});
+  auto key = s.create_tenant("acme");
+  const auto name = s.sql("SELECT name FROM tenants WHERE id = '" + tenant_of(s, key) + "'");
+  auto [status, out] = s.mqctl({"token", name, "120"});
+  ASSERT_EQ(status, 0) << out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  const auto token = out.substr(out.rfind('\n') + 1);  // the last line
+  EXPECT_EQ(s.get(token, "/api/v1/meetings").status, 200) << token;
+  EXPECT_NE(s.mqctl({"token", "no-such-tenant"}).first, 0);
+  EXPECT_NE(s.mqctl({"token", name, "-5"}).first, 0);
+  EXPECT_EQ(s.mqctl({"token", name}, {{"MQ_API_JWT_SECRET", ""}}).first, 78) << "no secret, no token";
+}
+
 TEST_F(HostileHttp, WithoutASecretOnlyApiKeysGetIn) {
   stack s({.workers = 0});
   auto key = s.create_tenant("acme");

@@ -4,6 +4,7 @@
 #include <hiredis/hiredis.h>
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/wait.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -257,7 +258,9 @@ void stack::stop_workers() {
     // Those that died already (killed on purpose) are left as they ended.
     const bool was_running = w->running();
     const int st = w->wait(std::chrono::seconds(30));
-    if (was_running) EXPECT_EQ(st, 0) << w->log();
+    if (was_running) {
+      EXPECT_EQ(st, 0) << w->log();
+    }
   }
   workers_.clear();
 }
@@ -293,6 +296,29 @@ queues::queue_stats stack::queue(const std::string& kind) {
   }
   if (!st) throw std::runtime_error("queue stats: " + st.err().message);
   return *st;
+}
+
+std::pair<int, std::string> stack::mqctl(const std::vector<std::string>& args,
+                                         const std::map<std::string, std::string>& extra) {
+  auto quote = [](const std::string& s) {
+    std::string out = "'";
+    for (char c : s) out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+    return out + "'";
+  };
+  auto env = env_;
+  for (const auto& [k, v] : extra) env[k] = v;
+  std::string cmd = "env";
+  for (const auto& [k, v] : env) cmd += " " + quote(k + "=" + v);
+  cmd += " " + quote(build_dir() + "/cli/mqctl");
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " 2>&1";
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (!p) throw std::runtime_error("could not run mqctl");
+  char buf[4096];
+  while (std::size_t n = fread(buf, 1, sizeof buf, p)) out.append(buf, n);
+  const int st = pclose(p);
+  return {WIFEXITED(st) ? WEXITSTATUS(st) : -1, out};
 }
 
 long long stack::dead_letters() {

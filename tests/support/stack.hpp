@@ -98,6 +98,11 @@ class stack {
 
   std::map<std::string, std::string> process_env() const { return env_; }
 
+  /// Runs mqctl with `args` in the stack's environment (plus `extra`); its exit status
+  /// and what it printed.
+  std::pair<int, std::string> mqctl(const std::vector<std::string>& args,
+                                     const std::map<std::string, std::string>& extra = {});
+
  private:
   config::app_config cfg_;
   std::string id_;

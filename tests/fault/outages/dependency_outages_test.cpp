@@ -172,8 +172,9 @@ void burst_through_broker_outage(stack& s, const std::string& key, int n, bool k
   // Every 202, and every 503 that named its stored task, is a job that runs with nothing
   // more done by the client.
   for (std::size_t i = 0; i < b.ids.size(); ++i) {
-    if (!b.task[i].empty())
+    if (!b.task[i].empty()) {
       EXPECT_STREQ(s.wait_task(key, b.task[i], seconds(120))["status"].GetString(), "succeeded") << what;
+    }
   }
   // One refused before anything was stored is retried, as a client does after a 503.
   for (std::size_t i = 0; i < b.ids.size(); ++i) {
