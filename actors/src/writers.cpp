@@ -174,4 +174,34 @@ documents_actor::behavior_type documents_writer(documents_actor::stateful_pointe
   };
 }
 
+campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointer<campaigns_state> self,
+                                                std::string conninfo) {
+  self->state.db = std::make_unique<store::pg_session>(conninfo);
+  return {
+      [=](fanout_atom, std::int64_t id) -> fan_out_reply { return store::fan_out_campaign(*self->state.db, id); },
+      [=](load_atom, std::int64_t id) -> delivery_reply { return store::load_delivery(*self->state.db, id); },
+      [=](sending_atom, std::int64_t id, std::string& subject, std::string& message) -> sending_reply {
+        return store::mark_sending(*self->state.db, id,
+                                   subject.empty() ? std::nullopt : std::optional<std::string>(subject), message);
+      },
+      [=](pending_atom, std::int64_t id) -> mq::status { return store::mark_pending(*self->state.db, id); },
+      [=](published_atom, std::string& outbox_id) {
+        // A mark lost here only means the outbox relay publishes the tasks again; workers dedupe.
+        if (auto st = store::mark_published(*self->state.db, {outbox_id}); !st)
+          log::warn("campaigns", "could not mark an outbox group published", {}, {{"error", st.err().internal}});
+      },
+  };
+}
+
+send_limiter_actor::behavior_type send_limiter(send_limiter_actor::stateful_pointer<send_limiter_state> self,
+                                               std::function<std::unique_ptr<store::send_limiter>()> make) {
+  self->state.limiter = make();
+  return {
+      [=](acquire_atom, send_limits& limits) -> std::int64_t {
+        auto wait = self->state.limiter->acquire(limits);
+        return wait ? *wait : 0;  // without Redis, messages go unthrottled
+      },
+  };
+}
+
 }  // namespace mq::actors

@@ -27,6 +27,9 @@ int http_status(errc code) {
     case errc::llm_bad_request:
     case errc::llm_invalid_output:
     case errc::llm_truncated:
+    case errc::delivery_deferred:
+    case errc::delivery_refused:
+    case errc::delivery_unknown:
       return 502;
     case errc::poison:
     case errc::internal:

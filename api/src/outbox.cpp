@@ -3,6 +3,7 @@
 #include <atomic>
 
 #include "mq/core/log.hpp"
+#include "mq/core/time.hpp"
 #include "mq/store/repositories.hpp"
 #include "services.hpp"
 
@@ -45,6 +46,8 @@ void outbox_relay::run() {
           t.subject_id = e.subject_id;
           if (!e.batch_id.empty()) t.batch_id = e.batch_id;
           if (!e.request_id.empty()) t.request_id = e.request_id;
+          if (e.not_before > 0)
+            t.next_attempt_at = format_rfc3339(sys_time(std::chrono::milliseconds(e.not_before)));
           tasks.push_back(std::move(t));
         }
         const auto n = tasks.size();

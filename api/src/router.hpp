@@ -40,6 +40,7 @@ void add_meeting_routes(router& r);
 void add_task_routes(router& r);
 void add_dead_letter_routes(router& r);
 void add_document_routes(router& r);
+void add_campaign_routes(router& r);
 void add_classification_routes(router& r);
 void add_usage_routes(router& r);
 

@@ -78,14 +78,7 @@ void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
   states.reserve(tasks.size());
   for (const auto& t : tasks) {
     states.push_back({keys.task(t.tenant_id, t.id), schemas::to_json(t), store::result_cache::write_mode::first});
-    schemas::envelope e{t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id.value_or(""),
-                        t.request_id.value_or("")};
-    queues::outgoing m;
-    m.routing_key = t.kind;
-    m.body = schemas::encode(e);
-    m.message_id = t.id;
-    if (t.request_id) m.headers.emplace_back("x-request-id", *t.request_id);
-    msgs.push_back(std::move(m));
+    msgs.push_back(queues::job_message(t));
   }
   publisher.publish(std::move(msgs), [this, outbox_id = std::move(outbox_id), states = std::move(states),
                                       done = std::move(done)](status st) mutable {

@@ -10,6 +10,7 @@ bool is_retryable(errc code) {
     case errc::rate_limited:
     case errc::llm_rate_limited:
     case errc::llm_server_error:
+    case errc::delivery_deferred:
       return true;
     case errc::malformed_json:
     case errc::invalid_parameter:
@@ -24,6 +25,8 @@ bool is_retryable(errc code) {
     case errc::llm_bad_request:
     case errc::llm_invalid_output:  // answered by one repair request, not by retrying
     case errc::llm_truncated:
+    case errc::delivery_refused:
+    case errc::delivery_unknown:
     case errc::poison:
     case errc::cancelled:
     case errc::internal:
@@ -53,6 +56,9 @@ const char* code_name(errc code) {
     case errc::llm_bad_request: return "LLM_BAD_REQUEST";
     case errc::llm_invalid_output: return "LLM_INVALID_OUTPUT";
     case errc::llm_truncated: return "LLM_TRUNCATED";
+    case errc::delivery_deferred: return "DELIVERY_DEFERRED";
+    case errc::delivery_refused: return "DELIVERY_REFUSED";
+    case errc::delivery_unknown: return "DELIVERY_UNKNOWN";
     case errc::poison: return "POISON_MESSAGE";
     case errc::cancelled: return "CANCELLED";
     case errc::internal: return "INTERNAL_ERROR";

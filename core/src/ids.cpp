@@ -1,6 +1,7 @@
 #include "mq/core/ids.hpp"
 
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <chrono>
@@ -66,6 +67,19 @@ std::string sha256_hex(std::string_view data) {
   if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
     throw std::runtime_error("EVP_Digest failed");
   return to_hex(md, len);
+}
+
+std::string hmac_sha256(std::string_view data, std::string_view secret) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), secret.data(), static_cast<int>(secret.size()),
+       reinterpret_cast<const unsigned char*>(data.data()), data.size(), md, &len);
+  return std::string(reinterpret_cast<const char*>(md), len);
+}
+
+std::string hmac_sha256_hex(std::string_view data, std::string_view secret) {
+  const auto mac = hmac_sha256(data, secret);
+  return to_hex(reinterpret_cast<const unsigned char*>(mac.data()), mac.size());
 }
 
 }  // namespace mq

@@ -1,4 +1,5 @@
 #include "mq/llm/offline.hpp"
+#include "mq/llm/personalize.hpp"
 
 #include <algorithm>
 #include <cctype>
@@ -270,13 +271,21 @@ class offline_client final : public llm_client {
 
   void chat(chat_request req, callback done) override {
     chat_outcome out;
-    if (req.task != "classify_meeting") {
+    const auto start = std::chrono::steady_clock::now();
+    chat_response r;
+    if (req.task == "classify_meeting") {
+      r.content = offline_classification(facts_from_request(req));
+    } else if (req.task == "personalize_message") {
+      auto text = offline_personalization(req);
+      if (!text) {
+        out.err = text.err();
+        return done(std::move(out));
+      }
+      r.content = std::move(*text);
+    } else {
       out.err = make_error(errc::llm_bad_request, "the offline provider cannot run task " + req.task);
       return done(std::move(out));
     }
-    const auto start = std::chrono::steady_clock::now();
-    chat_response r;
-    r.content = offline_classification(facts_from_request(req));
     r.finish_reason = "stop";
     r.model = model_;
     for (const auto& m : req.messages) r.tokens_in += estimate_tokens(m.content);

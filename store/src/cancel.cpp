@@ -12,11 +12,28 @@ std::string cancel_sql(const char* where, const char* reason) {
                      "SELECT " MQ_TASK_COLUMNS " FROM c t";
 }
 
+namespace {
+
+/// Campaign messages whose task was cancelled will not be sent: their ledger rows say so.
+void cancel_deliveries(pqxx::work& tx, const std::vector<schemas::task_record>& cancelled) {
+  std::vector<std::string> ids;
+  for (const auto& t : cancelled)
+    if (t.kind == schemas::kinds::send_message) ids.push_back(t.id);
+  if (ids.empty()) return;
+  tx.exec_params(
+      "UPDATE campaign_recipients SET state = 'cancelled', error_code = 'CANCELLED', error = 'cancelled on request', "
+      "finished_at = now(), updated_at = now() WHERE task_id = ANY($1::uuid[]) AND state = 'pending'",
+      array_literal(ids));
+}
+
+}  // namespace
+
 result<std::optional<cancel_outcome>> cancel_task(pg_session& s, const std::string& tenant, const std::string& id) {
   return guarded(s, [&](pqxx::connection& c) -> result<std::optional<cancel_outcome>> {
     pqxx::work tx(c);
     auto rows = tx.exec_params(cancel_sql("t.id = $1 AND t.tenant_id = $2"), id, tenant);
     const bool changed = !rows.empty();
+    if (changed) cancel_deliveries(tx, {task_from_row(rows[0])});
     if (!changed)
       rows = tx.exec_params("SELECT " MQ_TASK_COLUMNS " FROM tasks t WHERE t.id = $1 AND t.tenant_id = $2", id,
                             tenant);
@@ -35,6 +52,7 @@ result<std::optional<std::vector<schemas::task_record>>> cancel_batch(pg_session
     std::vector<schemas::task_record> cancelled;
     for (const auto& r : tx.exec_params(cancel_sql("t.batch_id = $1 AND t.tenant_id = $2"), id, tenant))
       cancelled.push_back(task_from_row(r));
+    cancel_deliveries(tx, cancelled);
     tx.commit();
     return out{std::move(cancelled)};
   });

@@ -50,7 +50,10 @@ const std::string claim_sql =
     "started_at = now(), updated_at = now(), next_attempt_at = NULL "
     "WHERE t.id = ANY($1::uuid[]) AND t.id IN (SELECT id FROM l) RETURNING t.*) "
     "SELECT " MQ_TASK_COLUMNS ", (m.id IS NOT NULL OR (t.kind = 'process_document' AND EXISTS "
-    "(SELECT 1 FROM documents d WHERE d.id = t.subject_id AND d.tenant_id = t.tenant_id))), "
+    "(SELECT 1 FROM documents d WHERE d.id = t.subject_id AND d.tenant_id = t.tenant_id)) "
+    "OR (t.kind = 'send_message' AND EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.id = t.subject_id "
+    "AND r.tenant_id = t.tenant_id)) OR (t.kind = 'start_campaign' AND EXISTS (SELECT 1 FROM campaigns c "
+    "WHERE c.id = t.subject_id AND c.tenant_id = t.tenant_id))), "
     "json_build_object('transcript', m.transcript, "
     "'client_name', (SELECT name FROM clients WHERE id = m.client_id), "
     "'seller_name', (SELECT name FROM sellers WHERE id = m.seller_id), "
@@ -85,7 +88,14 @@ const std::string complete_sql =
         "usage AS (INSERT INTO llm_usage (tenant_id, batch_id, kind, provider, model, "
         "calls, tokens_in, tokens_out, cost_usd, tasks) SELECT d.tenant_id, d.batch_id, d.kind, "
         "d.provider, d.model, sum(d.calls), sum(d.call_tokens_in), sum(d.call_tokens_out), sum(d.cost), "
-        "count(*) FROM done d WHERE d.calls > 0 GROUP BY 1, 2, 3, 4, 5), ") +
+        "count(*) FROM done d WHERE d.calls > 0 GROUP BY 1, 2, 3, 4, 5), "
+        // A delivery's ledger row settles with its task (pending or sending -> its outcome).
+        "dlv AS (UPDATE campaign_recipients r SET state = d.answer->>'delivery_state', "
+        "response_code = (d.answer->>'response_code')::int, error_code = d.error_code, error = d.error, "
+        "tokens_in = r.tokens_in + d.call_tokens_in, tokens_out = r.tokens_out + d.call_tokens_out, "
+        "finished_at = now(), updated_at = now() FROM done d "
+        "WHERE r.id = ANY($17::bigint[]) AND r.id = d.subject_id AND d.kind = 'send_message' "
+        "AND d.answer->>'delivery_state' IN ('sent', 'failed', 'unknown') AND r.state IN ('pending', 'sending')), ") +
     classification_upsert +
     " SELECT " MQ_TASK_COLUMNS ", cls.created, cls.updated FROM done t "
     "LEFT JOIN cls ON cls.meeting_id = t.subject_id AND t.kind = 'classify_meeting'";
@@ -195,7 +205,7 @@ class pg_job_store final : public job_store {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<completed>> {
       std::vector<std::string> ids, statuses, providers, models, prompts, taxonomies;
       std::vector<std::optional<std::string>> results, codes, errors, retry_in, costs;
-      std::vector<std::int64_t> attempts, tin, tout, latency, calls;
+      std::vector<std::int64_t> attempts, tin, tout, latency, calls, deliveries;
       auto some = [](const std::string& v) {
         return v.empty() ? std::nullopt : std::optional<std::string>(v);
       };
@@ -217,6 +227,7 @@ class pg_job_store final : public job_store {
         tout.push_back(d.usage.tokens_out);
         latency.push_back(d.usage.latency_ms);
         calls.push_back(d.usage.calls);
+        if (d.delivery_id) deliveries.push_back(d.delivery_id);
       }
       pqxx::work tx(c);
       prepare(c, "mq_complete", complete_sql);
@@ -226,7 +237,7 @@ class pg_job_store final : public job_store {
           array_literal(providers), array_literal(models), array_literal(prompts),
           array_literal(taxonomies), array_literal(tin), array_literal(tout),
           array_literal(latency), array_literal(calls), array_literal(retry_in),
-          array_literal(costs));
+          array_literal(costs), array_literal(deliveries));
       tx.commit();
       std::map<std::string, completed> applied;
       for (const auto& r : rows) {

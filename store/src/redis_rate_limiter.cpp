@@ -81,73 +81,19 @@ struct reply_free {
 };
 using reply_ptr = std::unique_ptr<redisReply, reply_free>;
 
-class redis_rate_limiter final : public rate_limiter {
+/// One Redis connection running Lua scripts (loaded once per connection), pipelined:
+/// append() commands, then read() their replies in order. After a failure it stays down
+/// for a second, so callers fail open quickly instead of waiting on Redis.
+class script_connection {
  public:
-  redis_rate_limiter(const config::redis_config& redis, const config::llm_config& llm, std::string scope)
-      : redis_(redis), llm_(llm), base_(redis.key_prefix + "rl:" + scope + ":"), tenants_(redis.key_prefix + "rl:t:") {}
-
-  ~redis_rate_limiter() override {
+  script_connection(const config::redis_config& redis, std::vector<const char*> scripts)
+      : redis_(redis), scripts_(std::move(scripts)), shas_(scripts_.size()) {}
+  ~script_connection() {
     if (ctx_) redisFree(ctx_);
   }
 
-  result<std::vector<std::int64_t>> acquire(const std::vector<limit_request>& calls) override {
-    if (!llm_.rate_limited()) return blocked_only(calls.size());
-    if (auto st = connect(); !st) return st.err();
-    const std::string burst = std::to_string(llm_.rate_burst_seconds * 1000);
-    for (const auto& c : calls) {
-      const std::string tenant = tenants_ + c.tenant + ":";
-      std::vector<std::string> args = {"EVALSHA", acquire_sha_, "6",
-                                       base_ + "rpm", base_ + "tpm", tenant + "rpm", tenant + "tpm",
-                                       base_ + "penalty", base_ + "blocked",
-                                       std::to_string(llm_.requests_per_minute), std::to_string(llm_.tokens_per_minute),
-                                       std::to_string(llm_.tenant_requests_per_minute),
-                                       std::to_string(llm_.tenant_tokens_per_minute), burst, std::to_string(c.tokens)};
-      append(args);
-    }
-    std::vector<std::int64_t> waits;
-    for (std::size_t i = 0; i < calls.size(); ++i) {
-      auto r = read();
-      if (!r) return r.err();
-      waits.push_back((*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : 0);
-    }
-    return waits;
-  }
-
-  status settle(const std::string& tenant, std::int64_t estimate, std::int64_t actual) override {
-    if (estimate == actual || (llm_.tokens_per_minute == 0 && llm_.tenant_tokens_per_minute == 0)) return ok_status();
-    if (auto st = connect(); !st) return st;
-    append({"EVALSHA", settle_sha_, "2", base_ + "tpm", tenants_ + tenant + ":tpm",
-            std::to_string(llm_.tokens_per_minute), std::to_string(llm_.tenant_tokens_per_minute),
-            std::to_string(llm_.rate_burst_seconds * 1000), std::to_string(estimate), std::to_string(actual)});
-    auto r = read();
-    return r ? ok_status() : status(r.err());
-  }
-
-  status penalize(std::chrono::milliseconds retry_after) override {
-    if (auto st = connect(); !st) return st;
-    append({"EVALSHA", penalize_sha_, "2", base_ + "penalty", base_ + "blocked", std::to_string(llm_.penalty_factor),
-            std::to_string(llm_.penalty_seconds * 1000), std::to_string(retry_after.count())});
-    auto r = read();
-    return r ? ok_status() : status(r.err());
-  }
-
- private:
-  result<std::chrono::milliseconds> blocked_for() override {
-    if (auto st = connect(); !st) return st.err();
-    append({"PTTL", base_ + "blocked"});
-    auto r = read();
-    if (!r) return r.err();
-    // The key lives retry-after + 1 s: what is left of the hold is its TTL - 1 s.
-    long long ttl = (*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : -1;
-    return std::chrono::milliseconds(std::max(0LL, ttl - 1000));
-  }
-
-  /// With no limits configured only a provider's Retry-After holds calls back.
-  result<std::vector<std::int64_t>> blocked_only(std::size_t n) {
-    auto left = blocked_for();
-    if (!left) return left.err();
-    return std::vector<std::int64_t>(n, left->count());
-  }
+  /// The SHA of script `i` (valid after connect()).
+  const std::string& sha(std::size_t i) const { return shas_[i]; }
 
   void append(const std::vector<std::string>& args) {
     std::vector<const char*> argv;
@@ -167,14 +113,6 @@ class redis_rate_limiter final : public rate_limiter {
     return r;
   }
 
-  error fail(const std::string& why) {
-    log::warn("rate_limiter", "limiter unavailable; calls go unthrottled", {}, {{"error", why}});
-    if (ctx_) redisFree(ctx_);
-    ctx_ = nullptr;
-    down_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
-    return make_error(errc::unavailable, "rate limiter unavailable", why);
-  }
-
   status connect() {
     if (ctx_) return ok_status();
     if (std::chrono::steady_clock::now() < down_until_) return make_error(errc::unavailable, "rate limiter unavailable");
@@ -186,23 +124,150 @@ class redis_rate_limiter final : public rate_limiter {
       append({"AUTH", redis_.password});
       if (auto r = read(); !r) return r.err();
     }
-    for (auto [script, sha] : {std::pair{acquire_script, &acquire_sha_}, std::pair{settle_script, &settle_sha_},
-                               std::pair{penalize_script, &penalize_sha_}}) {
-      append({"SCRIPT", "LOAD", script});
+    for (std::size_t i = 0; i < scripts_.size(); ++i) {
+      append({"SCRIPT", "LOAD", scripts_[i]});
       auto r = read();
       if (!r) return r.err();
-      *sha = std::string((*r)->str, (*r)->len);
+      shas_[i] = std::string((*r)->str, (*r)->len);
     }
     return ok_status();
   }
 
+ private:
+  error fail(const std::string& why) {
+    log::warn("rate_limiter", "limiter unavailable; calls go unthrottled", {}, {{"error", why}});
+    if (ctx_) redisFree(ctx_);
+    ctx_ = nullptr;
+    down_until_ = std::chrono::steady_clock::now() + std::chrono::seconds(1);
+    return make_error(errc::unavailable, "rate limiter unavailable", why);
+  }
+
   config::redis_config redis_;
-  config::llm_config llm_;
-  std::string base_, tenants_;
-  std::string acquire_sha_, settle_sha_, penalize_sha_;
+  std::vector<const char*> scripts_;
+  std::vector<std::string> shas_;
   redisContext* ctx_ = nullptr;
   std::chrono::steady_clock::time_point down_until_{};
+};
 
+class redis_rate_limiter final : public rate_limiter {
+ public:
+  redis_rate_limiter(const config::redis_config& redis, const config::llm_config& llm, std::string scope)
+      : conn_(redis, {acquire_script, settle_script, penalize_script}), llm_(llm),
+        base_(redis.key_prefix + "rl:" + scope + ":"), tenants_(redis.key_prefix + "rl:t:") {}
+
+  result<std::vector<std::int64_t>> acquire(const std::vector<limit_request>& calls) override {
+    if (!llm_.rate_limited()) return blocked_only(calls.size());
+    if (auto st = conn_.connect(); !st) return st.err();
+    const std::string burst = std::to_string(llm_.rate_burst_seconds * 1000);
+    for (const auto& c : calls) {
+      const std::string tenant = tenants_ + c.tenant + ":";
+      conn_.append({"EVALSHA", conn_.sha(0), "6", base_ + "rpm", base_ + "tpm", tenant + "rpm", tenant + "tpm",
+                    base_ + "penalty", base_ + "blocked", std::to_string(llm_.requests_per_minute),
+                    std::to_string(llm_.tokens_per_minute), std::to_string(llm_.tenant_requests_per_minute),
+                    std::to_string(llm_.tenant_tokens_per_minute), burst, std::to_string(c.tokens)});
+    }
+    std::vector<std::int64_t> waits;
+    for (std::size_t i = 0; i < calls.size(); ++i) {
+      auto r = conn_.read();
+      if (!r) return r.err();
+      waits.push_back((*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : 0);
+    }
+    return waits;
+  }
+
+  status settle(const std::string& tenant, std::int64_t estimate, std::int64_t actual) override {
+    if (estimate == actual || (llm_.tokens_per_minute == 0 && llm_.tenant_tokens_per_minute == 0)) return ok_status();
+    if (auto st = conn_.connect(); !st) return st;
+    conn_.append({"EVALSHA", conn_.sha(1), "2", base_ + "tpm", tenants_ + tenant + ":tpm",
+                  std::to_string(llm_.tokens_per_minute), std::to_string(llm_.tenant_tokens_per_minute),
+                  std::to_string(llm_.rate_burst_seconds * 1000), std::to_string(estimate), std::to_string(actual)});
+    auto r = conn_.read();
+    return r ? ok_status() : status(r.err());
+  }
+
+  status penalize(std::chrono::milliseconds retry_after) override {
+    if (auto st = conn_.connect(); !st) return st;
+    conn_.append({"EVALSHA", conn_.sha(2), "2", base_ + "penalty", base_ + "blocked",
+                  std::to_string(llm_.penalty_factor), std::to_string(llm_.penalty_seconds * 1000),
+                  std::to_string(retry_after.count())});
+    auto r = conn_.read();
+    return r ? ok_status() : status(r.err());
+  }
+
+ private:
+  result<std::chrono::milliseconds> blocked_for() override {
+    if (auto st = conn_.connect(); !st) return st.err();
+    conn_.append({"PTTL", base_ + "blocked"});
+    auto r = conn_.read();
+    if (!r) return r.err();
+    // The key lives retry-after + 1 s: what is left of the hold is its TTL - 1 s.
+    long long ttl = (*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : -1;
+    return std::chrono::milliseconds(std::max(0LL, ttl - 1000));
+  }
+
+  /// With no limits configured only a provider's Retry-After holds calls back.
+  result<std::vector<std::int64_t>> blocked_only(std::size_t n) {
+    auto left = blocked_for();
+    if (!left) return left.err();
+    return std::vector<std::int64_t>(n, left->count());
+  }
+
+  script_connection conn_;
+  config::llm_config llm_;
+  std::string base_, tenants_;
+};
+
+// GCRA over any number of per-minute limits, each allowing one second of traffic (at
+// least one message) at once; all-or-nothing like the LLM limits.
+// KEYS: one per limit. ARGV: the limits per minute, in the same order.
+const char* send_script = R"lua(
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local wait = 0
+local tats = {}
+for i = 1, #KEYS do
+  local interval = 60000 / tonumber(ARGV[i])
+  local burst = math.max(1000, interval)
+  local tat = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if tat < now then tat = now end
+  local new_tat = tat + interval
+  local w = new_tat - now - burst
+  if w > wait then wait = w end
+  tats[i] = new_tat
+end
+if wait > 0 then return math.ceil(wait) end
+for i = 1, #KEYS do
+  redis.call('SET', KEYS[i], tostring(tats[i]), 'PX', math.ceil(tats[i] - now) + 1000)
+end
+return 0
+)lua";
+
+class redis_send_limiter final : public send_limiter {
+ public:
+  explicit redis_send_limiter(const config::redis_config& redis)
+      : conn_(redis, {send_script}), base_(redis.key_prefix + "rl:send:") {}
+
+  result<std::int64_t> acquire(const std::vector<send_limit>& limits) override {
+    std::vector<std::string> keys, rates;
+    for (const auto& l : limits)
+      if (l.per_minute > 0) {
+        keys.push_back(base_ + l.name);
+        rates.push_back(std::to_string(l.per_minute));
+      }
+    if (keys.empty()) return std::int64_t{0};
+    if (auto st = conn_.connect(); !st) return st.err();
+    std::vector<std::string> args{"EVALSHA", conn_.sha(0), std::to_string(keys.size())};
+    args.insert(args.end(), keys.begin(), keys.end());
+    args.insert(args.end(), rates.begin(), rates.end());
+    conn_.append(args);
+    auto r = conn_.read();
+    if (!r) return r.err();
+    return std::int64_t{(*r)->type == REDIS_REPLY_INTEGER ? (*r)->integer : 0};
+  }
+
+ private:
+  script_connection conn_;
+  std::string base_;
 };
 
 }  // namespace
@@ -210,6 +275,10 @@ class redis_rate_limiter final : public rate_limiter {
 std::unique_ptr<rate_limiter> make_redis_rate_limiter(const config::redis_config& redis,
                                                       const config::llm_config& llm, std::string scope) {
   return std::make_unique<redis_rate_limiter>(redis, llm, std::move(scope));
+}
+
+std::unique_ptr<send_limiter> make_redis_send_limiter(const config::redis_config& redis) {
+  return std::make_unique<redis_send_limiter>(redis);
 }
 
 }  // namespace mq::store

@@ -15,6 +15,8 @@ namespace {
 const char* subject_table(std::string_view kind) {
   if (kind == schemas::kinds::classify_meeting) return "meetings";
   if (kind == schemas::kinds::process_document) return "documents";
+  if (kind == schemas::kinds::start_campaign) return "campaigns";
+  if (kind == schemas::kinds::send_message) return "campaign_recipients";
   return nullptr;
 }
 
@@ -330,7 +332,8 @@ result<std::vector<outbox_group>> unpublished_groups(pg_session& s, int grace_se
       group.id = g[0].c_str();
       // Only what is still waiting to run needs a message again.
       for (const auto& r : tx.exec_params(
-               "SELECT id, tenant_id, kind, subject_id, batch_id, request_id FROM tasks "
+               "SELECT id, tenant_id, kind, subject_id, batch_id, request_id, "
+               "coalesce((extract(epoch FROM next_attempt_at) * 1000)::bigint, 0) FROM tasks "
                "WHERE id = ANY($1::uuid[]) AND status = 'queued'",
                std::string(g[1].c_str()))) {
         schemas::envelope e;
@@ -340,6 +343,7 @@ result<std::vector<outbox_group>> unpublished_groups(pg_session& s, int grace_se
         e.subject_id = r[3].as<std::int64_t>();
         e.batch_id = opt(r[4]).value_or("");
         e.request_id = opt(r[5]).value_or("");
+        e.not_before = r[6].as<std::int64_t>();
         group.tasks.push_back(std::move(e));
       }
       out.push_back(std::move(group));

@@ -114,9 +114,22 @@ struct llm_stub::impl {
       if (ec) return;
       auto msg = parser->release();
       stub_request req{std::string(msg.target()), msg.body(), std::string(msg[bhttp::field::authorization]),
-                       std::chrono::steady_clock::now()};
+                       std::chrono::steady_clock::now(), {}};
+      for (const auto& f : msg) {
+        std::string name(f.name_string());
+        for (auto& ch : name) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+        req.headers.emplace_back(std::move(name), std::string(f.value()));
+      }
       stub_reply reply;
-      if (req.path == "/v1/embeddings") {
+      script other;
+      {
+        std::lock_guard<std::mutex> lock(owner.mu_);
+        for (const auto& [path, fn] : owner.paths_)
+          if (path == req.path) other = fn;
+      }
+      if (other) {
+        reply = other(req, 0);
+      } else if (req.path == "/v1/embeddings") {
         script s;
         int n;
         {
@@ -235,6 +248,11 @@ stub_reply llm_stub::embeddings(const stub_request& req) {
   stub_reply r;
   r.body = embeddings_body(req.body);
   return r;
+}
+
+void llm_stub::on_path(const std::string& path, script s) {
+  std::lock_guard<std::mutex> lock(mu_);
+  paths_.emplace_back(path, std::move(s));
 }
 
 void llm_stub::on_embeddings(script s) {

@@ -18,6 +18,13 @@ struct stub_request {
   std::string body;
   std::string authorization;
   std::chrono::steady_clock::time_point at;
+  std::vector<std::pair<std::string, std::string>> headers;  ///< Names lower-cased.
+
+  std::string header(const std::string& name) const {
+    for (const auto& [k, v] : headers)
+      if (k == name) return v;
+    return {};
+  }
 };
 
 /// What the stub does with one request.
@@ -82,6 +89,9 @@ class llm_stub {
   void on_chat(script s);
   /// Replaces the embeddings script (unset: deterministic vectors for every input).
   void on_embeddings(script s);
+  /// Answers POSTs to `path` (any other path than the OpenAI ones) with `s`, for
+  /// receivers of other kinds (webhooks) on the same server.
+  void on_path(const std::string& path, script s);
   /// Embeddings requests so far.
   int embedding_calls() const;
   /// Chat requests so far.
@@ -113,6 +123,7 @@ class llm_stub {
   mutable std::mutex mu_;
   script script_;
   script embed_script_;
+  std::vector<std::pair<std::string, script>> paths_;
   int embedding_calls_ = 0;
   std::vector<stub_request> requests_;
   int calls_ = 0;

@@ -98,6 +98,13 @@ int run(const config::app_config& cfg) {
   ctx->documents_cfg = cfg.documents;
   ctx->documents = sys.spawn<caf::detached>(actors::documents_writer, conninfo);
   ctx->prices = cfg.prices;
+  ctx->campaigns_cfg = cfg.campaigns;
+  ctx->campaigns = sys.spawn<caf::detached>(actors::campaigns_writer, conninfo);
+  ctx->send_limits = sys.spawn<caf::detached>(actors::send_limiter, [redis_cfg] {
+    return store::make_redis_send_limiter(redis_cfg);
+  });
+  if (cfg.campaigns.configured("webhook")) ctx->webhook = campaigns::make_webhook_channel(cfg.campaigns);
+  if (cfg.campaigns.configured("smtp")) ctx->smtp = campaigns::make_smtp_channel(cfg.campaigns);
   auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
   std::vector<std::string> queue_names;
   queues::topology topo{cfg.amqp.prefix};
@@ -135,6 +142,9 @@ int run(const config::app_config& cfg) {
   self->send_exit(disp, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->llm, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->cache, caf::exit_reason::user_shutdown);
+  self->send_exit(ctx->documents, caf::exit_reason::user_shutdown);
+  self->send_exit(ctx->campaigns, caf::exit_reason::user_shutdown);
+  self->send_exit(ctx->send_limits, caf::exit_reason::user_shutdown);
   if (ctx->limiter) self->send_exit(*ctx->limiter, caf::exit_reason::user_shutdown);
   for (auto& pg : ctx->pg) self->send_exit(pg, caf::exit_reason::user_shutdown);
   ctx.reset();

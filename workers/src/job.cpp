@@ -146,6 +146,8 @@ void run(job_pointer self, const store::claim_result& c) {
   }
   if (c.task.kind == schemas::kinds::classify_meeting) return classify_meeting(self, c, done);
   if (c.task.kind == schemas::kinds::process_document) return process_document(self, c, done);
+  if (c.task.kind == schemas::kinds::start_campaign) return start_campaign(self, c, done);
+  if (c.task.kind == schemas::kinds::send_message) return send_message(self, c, done);
   bury(self, errc::poison, "no handler for kind " + c.task.kind);
 }
 
@@ -282,6 +284,10 @@ caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
       [self](actors::published_atom, bool ok) {
         auto fn = std::move(self->state.on_published);
         if (fn) fn(ok);
+      },
+      [self](actors::resume_atom) {
+        auto fn = std::move(self->state.on_resume);
+        if (fn) fn();
       },
   };
 }

@@ -8,15 +8,15 @@
 #include "mq/workers/job.hpp"
 
 namespace mq::workers {
-namespace {
 
-using std::chrono::milliseconds;
-
-/// Jitter source; one per scheduler thread (seeding one per job costs a syscall).
 std::mt19937& jitter() {
   thread_local std::mt19937 rng{std::random_device{}()};
   return rng;
 }
+
+namespace {
+
+using std::chrono::milliseconds;
 
 struct call_state {
   llm::chat_request req;

@@ -55,6 +55,22 @@ using documents_actor = caf::typed_actor<
     caf::replies_to<save_atom, std::int64_t, std::vector<store::embedded_chunk>>::with<mq::status>,
     caf::replies_to<fail_atom, std::int64_t, std::string>::with<mq::status>>;
 
+/// Campaigns in Postgres for the campaign jobs (detached; owns one connection): fan a
+/// campaign out into its delivery tasks, load a delivery, commit it as sending (subject,
+/// "" for none, and message) or back to pending, and delete an outbox group once its
+/// publish is confirmed. One request at a time.
+using campaigns_actor = caf::typed_actor<
+    caf::replies_to<fanout_atom, std::int64_t>::with<fan_out_reply>,
+    caf::replies_to<load_atom, std::int64_t>::with<delivery_reply>,
+    caf::replies_to<sending_atom, std::int64_t, std::string, std::string>::with<sending_reply>,
+    caf::replies_to<pending_atom, std::int64_t>::with<mq::status>,
+    caf::reacts_to<published_atom, std::string>>;
+
+/// Campaign send limiter (detached; owns a Redis connection): how long a message must wait
+/// for the campaign's and the channel's rates (0: send now, its slot taken). Fails open.
+using send_limiter_actor = caf::typed_actor<
+    caf::replies_to<acquire_atom, send_limits>::with<std::int64_t>>;
+
 /// Rate limiter (detached; owns a Redis connection). Answers how long an LLM call must
 /// wait (0: go now, its cost taken); acquisitions queued together are checked in one
 /// pipelined round trip. Settles token estimates and applies provider 429 penalties.

@@ -11,6 +11,7 @@
 #include "mq/llm/client.hpp"
 #include "mq/queues/amqp.hpp"
 #include "mq/schemas/types.hpp"
+#include "mq/store/campaigns.hpp"
 #include "mq/store/documents.hpp"
 #include "mq/store/job_store.hpp"
 #include "mq/store/rate_limiter.hpp"
@@ -44,6 +45,10 @@ using load_atom = caf::atom_constant<caf::atom("load")>;
 using progress_atom = caf::atom_constant<caf::atom("progress")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
 using fail_atom = caf::atom_constant<caf::atom("fail")>;
+using fanout_atom = caf::atom_constant<caf::atom("fanout")>;
+using sending_atom = caf::atom_constant<caf::atom("sending")>;
+using pending_atom = caf::atom_constant<caf::atom("pending")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
@@ -70,6 +75,10 @@ using bury_reply = mq::result<std::optional<schemas::task_record>>;
 using state_reply = mq::result<std::optional<schemas::task_status>>;
 using document_reply = mq::result<std::optional<store::document_work>>;
 using cache_entries = std::vector<store::result_cache::entry>;
+using fan_out_reply = mq::result<store::fan_out>;
+using delivery_reply = mq::result<std::optional<store::delivery_work>>;
+using sending_reply = mq::result<bool>;
+using send_limits = std::vector<store::send_limit>;
 
 }  // namespace mq::actors
 
@@ -89,6 +98,10 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::llm::embed_outcome)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::status)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::document_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(std::vector<mq::store::embedded_chunk>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::fan_out_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::delivery_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::sending_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::send_limits)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::settle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::job_end)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::worker_stats)

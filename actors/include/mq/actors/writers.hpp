@@ -7,6 +7,7 @@
 
 #include "mq/actors/actors.hpp"
 #include "mq/store/pg_session.hpp"
+#include "mq/store/rate_limiter.hpp"
 
 namespace mq::actors {
 
@@ -34,6 +35,26 @@ struct documents_state {
 /// Documents actor behavior (spawn detached); the session is made on its own thread.
 documents_actor::behavior_type documents_writer(documents_actor::stateful_pointer<documents_state> self,
                                                 std::string conninfo);
+
+/// State of the campaigns actor: its own connection.
+struct campaigns_state {
+  std::unique_ptr<store::pg_session> db;
+  static inline const char* name = "campaigns";
+};
+
+/// Campaigns actor behavior (spawn detached); the session is made on its own thread.
+campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointer<campaigns_state> self,
+                                                std::string conninfo);
+
+/// State of the send limiter.
+struct send_limiter_state {
+  std::unique_ptr<store::send_limiter> limiter;
+  static inline const char* name = "send_limiter";
+};
+
+/// Send limiter behavior (spawn detached); `make` runs on the actor's own thread.
+send_limiter_actor::behavior_type send_limiter(send_limiter_actor::stateful_pointer<send_limiter_state> self,
+                                               std::function<std::unique_ptr<store::send_limiter>()> make);
 
 /// State of the cache writer.
 struct cache_state {

@@ -42,6 +42,31 @@ struct documents_config {
   int embed_batch_size = 0;  ///< Chunks per embeddings call.
 };
 
+/// Campaign sends: the channels and how deliveries are paced and retried.
+struct campaigns_config {
+  std::string webhook_url;       ///< Where webhook messages are POSTed; empty: no webhook channel.
+  std::string webhook_token;     ///< Secret: MQ_CAMPAIGNS_WEBHOOK_TOKEN only (sent as a bearer token).
+  std::string webhook_secret;    ///< Secret: MQ_CAMPAIGNS_WEBHOOK_SECRET only (HMAC signature).
+  int webhook_timeout_ms = 0;
+  std::string smtp_url;          ///< smtp://host:port or smtps://...; empty: no smtp channel.
+  std::string smtp_from;         ///< Envelope sender and From header.
+  std::string smtp_user;
+  std::string smtp_password;     ///< Secret: MQ_CAMPAIGNS_SMTP_PASSWORD only.
+  int smtp_timeout_ms = 0;
+  int smtp_connections = 0;      ///< SMTP sessions one replica holds (one thread each).
+  int webhook_per_minute = 0;    ///< Across replicas; 0 = no limit.
+  int smtp_per_minute = 0;       ///< Across replicas; 0 = no limit.
+  int max_attempts = 0;          ///< Send attempts per message before it fails.
+  int backoff_base_ms = 0;
+  int backoff_max_ms = 0;
+  int max_recipients = 0;        ///< Largest audience of one campaign.
+
+  /// Whether `channel` (webhook, smtp) has what it needs to send.
+  bool configured(const std::string& channel) const {
+    return channel == "webhook" ? !webhook_url.empty() : channel == "smtp" ? !smtp_url.empty() && !smtp_from.empty() : false;
+  }
+};
+
 /// Postgres, the source of truth.
 struct postgres_config {
   std::string host;
@@ -152,6 +177,7 @@ struct app_config {
   amqp_config amqp;
   worker_config worker;
   documents_config documents;
+  campaigns_config campaigns;
   llm_config llm;
   prices_config prices;
   log_config log;

@@ -28,6 +28,9 @@ enum class errc {
   llm_bad_request,         ///< Provider rejected the request (4xx other than the above).
   llm_invalid_output,      ///< Answer is not JSON or violates the output schema.
   llm_truncated,           ///< Answer stopped at the token limit.
+  delivery_deferred,       ///< A channel's receiver said "not now" (HTTP 5xx/429, SMTP 4xx).
+  delivery_refused,        ///< A channel's receiver refused the message for good (HTTP 4xx, SMTP 5xx).
+  delivery_unknown,        ///< A message may or may not have arrived; it must not be resent.
   poison,                  ///< A queue message that can never be processed.
   cancelled,               ///< The task was cancelled by a client.
   internal,                ///< A bug: anything else.

@@ -19,4 +19,8 @@ std::string random_hex(std::size_t bytes);
 /// Lower-case hex SHA-256 of `data` (API keys are stored as this).
 std::string sha256_hex(std::string_view data);
 
+/// HMAC-SHA256 of `data` under `secret`: raw bytes, and as lower-case hex.
+std::string hmac_sha256(std::string_view data, std::string_view secret);
+std::string hmac_sha256_hex(std::string_view data, std::string_view secret);
+
 }  // namespace mq

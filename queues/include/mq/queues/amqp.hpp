@@ -11,6 +11,7 @@
 
 #include "mq/core/error.hpp"
 #include "mq/queues/topology.hpp"
+#include "mq/schemas/types.hpp"
 
 namespace mq::config {
 struct amqp_config;
@@ -26,6 +27,11 @@ struct outgoing {
   std::vector<std::pair<std::string, std::string>> headers;
   std::string exchange;     ///< Empty means the jobs exchange.
 };
+
+/// The message that runs task `t`: its envelope to the jobs exchange, routed by kind,
+/// with the task id as message id; due at the task's next_attempt_at when it has one (a
+/// scheduled campaign), so workers keep it in the delay queues until then.
+outgoing job_message(const schemas::task_record& t);
 
 /// One received message, not yet acknowledged.
 struct delivery {

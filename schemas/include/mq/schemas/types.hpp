@@ -22,6 +22,8 @@ bool is_terminal(task_status s);
 namespace kinds {
 inline constexpr std::string_view classify_meeting = "classify_meeting";
 inline constexpr std::string_view process_document = "process_document";
+inline constexpr std::string_view start_campaign = "start_campaign";  ///< Fans a campaign out.
+inline constexpr std::string_view send_message = "send_message";      ///< One campaign recipient.
 }
 
 /// The body of a job message (json/envelope.schema.json).

@@ -46,6 +46,9 @@ struct completion {
   std::int64_t retry_in_ms = -1;  ///< For retrying and queued: when the next attempt is due.
   schemas::llm_usage usage;       ///< LLM calls and tokens of this attempt (added to the task's).
   double cost_usd = 0;            ///< Their estimated cost.
+  /// send_message: the ledger row to settle with the task. `result_json` then carries
+  /// delivery_state (sent, failed or unknown) and response_code, whatever the status.
+  std::int64_t delivery_id = 0;
 };
 
 /// What recording a completion did.

@@ -46,4 +46,23 @@ class rate_limiter {
 std::unique_ptr<rate_limiter> make_redis_rate_limiter(const config::redis_config& redis,
                                                       const config::llm_config& llm, std::string scope);
 
+/// One limit on sending campaign messages: a name shared by every replica ("campaign:12",
+/// "channel:smtp") and messages per minute (0 = none).
+struct send_limit {
+  std::string name;
+  std::int64_t per_minute = 0;
+};
+
+/// Limits on campaign sends shared by every replica: admission is all-or-nothing, as for
+/// LLM calls. Blocking; one owner thread per instance.
+class send_limiter {
+ public:
+  virtual ~send_limiter() = default;
+  /// 0 to send now (one message taken from every limit), else milliseconds to wait.
+  virtual result<std::int64_t> acquire(const std::vector<send_limit>& limits) = 0;
+};
+
+/// The send limiter over Redis; acquire() fails with errc::unavailable without Redis.
+std::unique_ptr<send_limiter> make_redis_send_limiter(const config::redis_config& redis);
+
 }  // namespace mq::store

@@ -1,14 +1,19 @@
 #pragma once
 
 #include <caf/event_based_actor.hpp>
+#include <caf/actor.hpp>
+#include <caf/actor_cast.hpp>
+#include <caf/send.hpp>
 #include <caf/stateful_actor.hpp>
 #include <functional>
 #include <memory>
 #include <optional>
+#include <random>
 #include <vector>
 
 #include "mq/actors/actors.hpp"
 #include "mq/actors/writers.hpp"
+#include "mq/campaigns/channel.hpp"
 #include "mq/config/config.hpp"
 #include "mq/queues/amqp.hpp"
 #include "mq/store/result_cache.hpp"
@@ -21,6 +26,10 @@ struct job_context {
   actors::cache_actor cache;
   actors::llm_actor llm;
   actors::documents_actor documents;
+  actors::campaigns_actor campaigns;
+  actors::send_limiter_actor send_limits;
+  std::shared_ptr<campaigns::channel> webhook;  ///< Absent when campaigns.webhook_url is not set.
+  std::shared_ptr<campaigns::channel> smtp;     ///< Absent when campaigns.smtp_url is not set.
   std::optional<actors::limiter_actor> limiter;  ///< Absent when nothing is rate limited.
   actors::shared_hold hold;  ///< Set when only provider 429s hold calls (no limits configured).
   std::shared_ptr<queues::publisher> publisher;  ///< Delayed retries.
@@ -28,6 +37,7 @@ struct job_context {
   store::cache_keys keys;
   config::llm_config llm_cfg;
   config::documents_config documents_cfg;
+  config::campaigns_config campaigns_cfg;
   config::prices_config prices;
   std::string provider;  ///< Recorded with results.
   std::string model;
@@ -65,6 +75,7 @@ struct job_state : delivery_owner {
   schemas::llm_usage usage;          ///< Calls and tokens of this attempt.
   std::function<void()> on_retry;    ///< What the next retry message runs.
   std::function<void(bool)> on_published;  ///< What a publish confirmation runs.
+  std::function<void()> on_resume;   ///< What a resume message (from outside the actors) runs.
   static inline const char* name = "job";
 };
 
@@ -85,6 +96,9 @@ using completion_fn = std::function<void(store::completion)>;
 /// Runs `go` unless the task was cancelled meanwhile; then the job ends instead (its
 /// delivery acked, nothing recorded). A failed read runs `go`: recording checks again.
 void unless_cancelled(job_pointer self, std::function<void()> go);
+
+/// Jitter source for backoff; one per scheduler thread (seeding one per job costs a syscall).
+std::mt19937& jitter();
 
 /// Runs `fn` after `delay` on the job.
 void retry_later(job_pointer self, std::chrono::milliseconds delay, std::function<void()> fn);
@@ -135,5 +149,29 @@ void classify_meeting(job_pointer self, const store::claim_result& claim, comple
 /// chunks in one transaction and reports succeeded; or marks the document failed with
 /// the reason (bad upload, embeddings failing past llm.max_attempts) and fails the task.
 void process_document(job_pointer self, const store::claim_result& claim, completion_fn done);
+
+/// Runs `then` in the job once `start`, an operation outside the actor system, calls
+/// the callback it is given (from any thread) with its result.
+template <class T>
+void resume_with(job_pointer self, std::function<void(std::function<void(T)>)> start, std::function<void(T)> then) {
+  auto slot = std::make_shared<std::optional<T>>();
+  self->state.on_resume = [slot, then = std::move(then)] { then(std::move(**slot)); };
+  auto me = caf::actor_cast<caf::actor>(self);
+  start([me, slot](T value) {
+    *slot = std::move(value);
+    caf::anon_send(me, actors::resume_atom::value);
+  });
+}
+
+/// The start_campaign handler: when the campaign is due, creates one send_message task
+/// per recipient and publishes them (a campaign not due yet defers the task to its time;
+/// a cancelled one starts nothing).
+void start_campaign(job_pointer self, const store::claim_result& claim, completion_fn done);
+
+/// The send_message handler: renders the recipient's message (personalised by the LLM
+/// when the campaign asks), waits for the campaign's and channel's send rates, commits
+/// the ledger row as sending, sends it, and settles the row with the task: sent, failed,
+/// or unknown when it may have arrived and the channel cannot dedupe a resend.
+void send_message(job_pointer self, const store::claim_result& claim, completion_fn done);
 
 }  // namespace mq::workers

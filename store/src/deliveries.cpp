@@ -1,0 +1,193 @@
+// The campaign jobs' reads and writes: fan-out and the delivery ledger; and the row
+// mapping of campaigns and ledger rows.
+
+#include <map>
+
+#include "campaign_rows.hpp"
+#include "mq/store/campaigns.hpp"
+#include "rows.hpp"
+
+namespace mq::store {
+
+schemas::campaign_record campaign_from_row(const pqxx::row& r, int o) {
+  schemas::campaign_record c;
+  c.id = r[o].as<std::int64_t>();
+  c.tenant_id = r[o + 1].c_str();
+  c.name = r[o + 2].c_str();
+  c.channel = r[o + 3].c_str();
+  c.subject = opt(r[o + 4]);
+  c.template_text = r[o + 5].c_str();
+  c.personalization_prompt = opt(r[o + 6]);
+  c.schedule_at = opt(r[o + 7]);
+  if (!r[o + 8].is_null()) c.rate_per_minute = r[o + 8].as<int>();
+  c.status = r[o + 9].c_str();
+  c.batch_id = opt(r[o + 10]);
+  c.start_task_id = opt(r[o + 11]);
+  c.created_at = r[o + 12].c_str();
+  c.updated_at = r[o + 13].c_str();
+  c.started_at = opt(r[o + 14]);
+  c.cancelled_at = opt(r[o + 15]);
+  return c;
+}
+
+schemas::recipient_record recipient_from_row(const pqxx::row& r, int o) {
+  schemas::recipient_record x;
+  x.id = r[o].as<std::int64_t>();
+  x.campaign_id = r[o + 1].as<std::int64_t>();
+  x.address = r[o + 2].c_str();
+  x.attributes_json = r[o + 3].c_str();
+  x.state = r[o + 4].c_str();
+  x.idempotency_key = r[o + 5].c_str();
+  x.task_id = opt(r[o + 6]);
+  x.subject = opt(r[o + 7]);
+  x.message = opt(r[o + 8]);
+  x.attempts = r[o + 9].as<int>();
+  if (!r[o + 10].is_null()) x.response_code = r[o + 10].as<int>();
+  x.error_code = opt(r[o + 11]);
+  x.error = opt(r[o + 12]);
+  x.tokens_in = r[o + 13].as<int>();
+  x.tokens_out = r[o + 14].as<int>();
+  x.created_at = r[o + 15].c_str();
+  x.updated_at = r[o + 16].c_str();
+  x.sending_at = opt(r[o + 17]);
+  x.finished_at = opt(r[o + 18]);
+  return x;
+}
+
+void add_counts(pqxx::transaction_base& tx, std::vector<schemas::campaign_record>& campaigns) {
+  if (campaigns.empty()) return;
+  std::vector<std::int64_t> ids;
+  for (const auto& c : campaigns) ids.push_back(c.id);
+  std::map<std::int64_t, std::pair<schemas::delivery_counts, std::optional<std::string>>> found;
+  for (const auto& r : tx.exec_params(
+           "SELECT campaign_id, count(*), count(*) FILTER (WHERE state = 'pending'), "
+           "count(*) FILTER (WHERE state = 'sending'), count(*) FILTER (WHERE state = 'sent'), "
+           "count(*) FILTER (WHERE state = 'failed'), count(*) FILTER (WHERE state = 'unknown'), "
+           "count(*) FILTER (WHERE state = 'cancelled'), sum(tokens_in), sum(tokens_out), "
+           MQ_TS("max(finished_at)") " FROM campaign_recipients WHERE campaign_id = ANY($1::bigint[]) "
+           "GROUP BY campaign_id",
+           array_literal(ids))) {
+    schemas::delivery_counts n;
+    n.total = r[1].as<long long>();
+    n.pending = r[2].as<long long>();
+    n.sending = r[3].as<long long>();
+    n.sent = r[4].as<long long>();
+    n.failed = r[5].as<long long>();
+    n.unknown = r[6].as<long long>();
+    n.cancelled = r[7].as<long long>();
+    n.tokens_in = r[8].as<long long>();
+    n.tokens_out = r[9].as<long long>();
+    found[r[0].as<std::int64_t>()] = {n, opt(r[10])};
+  }
+  for (auto& c : campaigns) {
+    auto it = found.find(c.id);
+    if (it == found.end()) continue;
+    c.counts = it->second.first;
+    if (c.status == "sending" && c.counts.settled()) {
+      c.status = "completed";
+      c.finished_at = it->second.second;
+    }
+  }
+}
+
+result<fan_out> fan_out_campaign(pg_session& s, std::int64_t campaign_id) {
+  return guarded(s, [&](pqxx::connection& c) -> result<fan_out> {
+    pqxx::work tx(c);
+    fan_out out;
+    auto rows = tx.exec_params(
+        "SELECT tenant_id, status, batch_id, "
+        "greatest(0, ceil(extract(epoch FROM schedule_at - now()) * 1000))::bigint "
+        "FROM campaigns WHERE id = $1 FOR UPDATE",
+        static_cast<long long>(campaign_id));
+    if (rows.empty()) return out;
+    const std::string tenant = rows[0][0].c_str();
+    const std::string status = rows[0][1].c_str();
+    const auto batch_id = opt(rows[0][2]);
+    const auto wait_ms = rows[0][3].is_null() ? 0 : rows[0][3].as<std::int64_t>();
+    if ((status != "scheduled" && status != "sending") || !batch_id) {
+      out.what = fan_out::outcome::cancelled;
+      return out;
+    }
+    if (wait_ms > 0) {
+      out.what = fan_out::outcome::not_yet;
+      out.wait_ms = wait_ms;
+      return out;
+    }
+    out.what = fan_out::outcome::started;
+    std::vector<std::int64_t> pending;
+    for (const auto& r : tx.exec_params(
+             "SELECT id FROM campaign_recipients WHERE campaign_id = $1 AND state = 'pending' AND task_id IS NULL "
+             "ORDER BY id",
+             static_cast<long long>(campaign_id)))
+      pending.push_back(r[0].as<std::int64_t>());
+    auto created = insert_tasks(tx, tenant, schemas::kinds::send_message, pending, *batch_id, "");
+    if (!created.empty()) {
+      std::vector<std::int64_t> subjects;
+      std::vector<std::string> task_ids;
+      for (const auto& t : created) {
+        subjects.push_back(t.subject_id);
+        task_ids.push_back(t.id);
+      }
+      tx.exec_params(
+          "UPDATE campaign_recipients r SET task_id = u.task_id, updated_at = now() "
+          "FROM unnest($1::bigint[], $2::uuid[]) AS u(id, task_id) WHERE r.id = u.id",
+          array_literal(subjects), array_literal(task_ids));
+      out.outbox_id = record_outbox(tx, created);
+    }
+    out.deliveries = tx.exec_params("SELECT count(*) FROM campaign_recipients WHERE campaign_id = $1 AND task_id IS NOT NULL",
+                                    static_cast<long long>(campaign_id))[0][0]
+                         .as<long long>();
+    tx.exec_params(
+        "UPDATE campaigns SET status = 'sending', started_at = coalesce(started_at, now()), updated_at = now() "
+        "WHERE id = $1",
+        static_cast<long long>(campaign_id));
+    tx.exec_params("UPDATE batches SET total = $2 WHERE id = $1", *batch_id, out.deliveries);
+    // Run again after a crash, this also hands back what the first run may not have published.
+    for (const auto& r : tx.exec_params("SELECT " MQ_TASK_COLUMNS " FROM tasks t WHERE t.batch_id = $1 AND "
+                                        "t.status = 'queued' ORDER BY t.id",
+                                        *batch_id))
+      out.tasks.push_back(task_from_row(r));
+    tx.commit();
+    return out;
+  });
+}
+
+result<std::optional<delivery_work>> load_delivery(pg_session& s, std::int64_t recipient_id) {
+  using out = std::optional<delivery_work>;
+  return guarded(s, [&](pqxx::connection& c) -> result<out> {
+    pqxx::nontransaction tx(c);
+    auto rows = tx.exec_params("SELECT " MQ_RECIPIENT_COLUMNS ", " MQ_CAMPAIGN_COLUMNS " FROM campaign_recipients r "
+                               "JOIN campaigns c ON c.id = r.campaign_id WHERE r.id = $1",
+                               static_cast<long long>(recipient_id));
+    if (rows.empty()) return out{};
+    return out{delivery_work{recipient_from_row(rows[0]), campaign_from_row(rows[0], recipient_columns)}};
+  });
+}
+
+result<bool> mark_sending(pg_session& s, std::int64_t recipient_id, const std::optional<std::string>& subject,
+                          const std::string& message) {
+  return guarded(s, [&](pqxx::connection& c) -> result<bool> {
+    pqxx::work tx(c);
+    auto rows = tx.exec_params(
+        "UPDATE campaign_recipients r SET state = 'sending', subject = NULLIF($2, ''), message = $3, "
+        "attempts = r.attempts + 1, sending_at = now(), updated_at = now() "
+        "WHERE r.id = $1 AND (r.state = 'sending' OR (r.state = 'pending' AND EXISTS "
+        "(SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status <> 'cancelled'))) RETURNING 1",
+        static_cast<long long>(recipient_id), subject.value_or(""), message);
+    tx.commit();
+    return !rows.empty();
+  });
+}
+
+status mark_pending(pg_session& s, std::int64_t recipient_id) {
+  return guarded(s, [&](pqxx::connection& c) -> status {
+    pqxx::work tx(c);
+    tx.exec_params("UPDATE campaign_recipients SET state = 'pending', updated_at = now() WHERE id = $1 AND "
+                   "state = 'sending'",
+                   static_cast<long long>(recipient_id));
+    tx.commit();
+    return ok_status();
+  });
+}
+
+}  // namespace mq::store

@@ -1,0 +1,110 @@
+// A worker killed in the middle of a campaign, right after a message went out and before
+// the ledger recorded it: the replacement finishes the campaign and no recipient gets the
+// same campaign twice in effect (webhooks are resent under the same Idempotency-Key; an
+// e-mail that may have gone is recorded unknown and never resent).
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+#include "campaigns.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+using clock_type = std::chrono::steady_clock;
+
+struct CampaignFaults : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+void record(int accepted, long long sent, long long failed, long long duplicates, clock_type::time_point crashed_at) {
+  ::testing::Test::RecordProperty("accepted", accepted);
+  ::testing::Test::RecordProperty("results", static_cast<int>(sent));
+  ::testing::Test::RecordProperty("failed", static_cast<int>(failed));
+  ::testing::Test::RecordProperty("duplicates", static_cast<int>(duplicates));
+  ::testing::Test::RecordProperty("dead_letters", 0);
+  ::testing::Test::RecordProperty(
+      "recovery_ms",
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - crashed_at).count()));
+}
+
+/// Starts a worker that dies right after its `n`-th send; waits for it to die.
+void crash_after_send(stack& s, int n) {
+  s.start_worker({{"MQ_FAILPOINT", "worker.after_send:" + std::to_string(n)}, {"MQ_WORKER_PREFETCH", "20"}});
+  ASSERT_NE(s.workers().back()->wait(std::chrono::seconds(60)), -1) << "the failpoint never fired";
+  EXPECT_NE(s.workers().back()->log().find("crashing on purpose"), std::string::npos);
+}
+
+TEST_F(CampaignFaults, KilledAfterAWebhookWentOutTheCampaignStillReachesEveryoneOnce) {
+  webhook_receiver hooks;
+  smtp_sink mail;
+  const int n = 200;
+  auto o = campaign_stack(hooks, mail);
+  o.workers = 0;
+  stack s(o);
+  auto key = s.create_tenant("acme");
+  auto id = create_campaign(s, key, R"({"name":"Crash","channel":"webhook","template":"Hola {{first_name}}"})");
+  add_recipients(s, key, id, n);
+  send_campaign(s, key, id);
+  crash_after_send(s, 60);
+  const auto crashed_at = clock_type::now();
+  ASSERT_LT(hooks.requests(), static_cast<std::size_t>(n)) << "the crash came after the whole campaign";
+  s.start_worker();
+  auto a = wait_settled(s, key, id);
+  EXPECT_EQ(a["sent"].GetInt(), n);
+  EXPECT_EQ(a["failed"].GetInt(), 0);
+  auto effects = hooks.effects();
+  long long doubled = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto address = "r" + std::to_string(i) + "@example.com";
+    EXPECT_EQ(effects[address].size(), 1u) << address;
+    doubled += effects[address].size() > 1;
+  }
+  // The message sent just before the crash went again, under its key: a repeat, not a second message.
+  std::map<std::string, int> per_key;
+  for (const auto& r : hooks.all()) ++per_key[r.key];
+  int repeated = 0;
+  for (const auto& [k, times] : per_key) repeated += times > 1;
+  EXPECT_GE(repeated, 1);
+  EXPECT_NE(s.workers().back()->log().find("resending under the same idempotency key"), std::string::npos);
+  record(n, a["sent"].GetInt64(), a["failed"].GetInt64(), doubled, crashed_at);
+}
+
+TEST_F(CampaignFaults, KilledAfterAnEmailWentOutNoRecipientGetsItTwice) {
+  webhook_receiver hooks;
+  smtp_sink mail;
+  const int n = 100;
+  auto o = campaign_stack(hooks, mail);
+  o.workers = 0;
+  stack s(o);
+  auto key = s.create_tenant("acme");
+  auto id = create_campaign(s, key, R"({"name":"Crash","channel":"smtp","subject":"Hola","template":"Hola {{first_name}}"})");
+  add_recipients(s, key, id, n);
+  send_campaign(s, key, id);
+  crash_after_send(s, 30);
+  const auto crashed_at = clock_type::now();
+  s.start_worker();
+  auto a = wait_settled(s, key, id);
+  const auto sent = a["sent"].GetInt64(), unknown = a["unknown"].GetInt64();
+  EXPECT_GE(unknown, 1) << "the message sent just before the crash may have arrived: unknown";
+  EXPECT_EQ(sent + unknown, n);
+  auto got = mail.by_recipient();
+  long long doubled = 0;
+  for (int i = 0; i < n; ++i) {
+    const auto rcpt = "r" + std::to_string(i) + "@example.com";
+    EXPECT_LE(got[rcpt], 1) << rcpt;
+    doubled += got[rcpt] > 1;
+  }
+  // Every row recorded sent arrived exactly once; unknown ones arrived at most once.
+  std::stringstream sent_rows(s.sql("SELECT string_agg(address, ',') FROM campaign_recipients WHERE state = 'sent'"));
+  for (std::string rcpt; std::getline(sent_rows, rcpt, ',');) EXPECT_EQ(got[rcpt], 1) << rcpt << " is recorded sent";
+  long long delivered = 0;
+  for (const auto& [rcpt, count] : got) delivered += count;
+  EXPECT_GE(delivered, sent);
+  EXPECT_LE(delivered, sent + unknown);
+  record(n, sent, a["failed"].GetInt64() + unknown, doubled, crashed_at);
+}
+
+}  // namespace

@@ -1,0 +1,46 @@
+#include "webhook_receiver.hpp"
+
+#include "mq/core/json.hpp"
+
+namespace mq::test {
+
+webhook_receiver::webhook_receiver() {
+  server_.on_path("/hooks", [this](const stub_request& req, int) {
+    received r;
+    r.key = req.header("idempotency-key");
+    r.body = req.body;
+    r.at = std::chrono::system_clock::now();
+    if (auto doc = json::parse(req.body); doc && doc->IsObject())
+      r.address = json::get_string(*doc, "address").value_or("");
+    std::lock_guard<std::mutex> lock(mu_);
+    const int earlier = seen_[r.key]++;
+    r.status = policy_ ? policy_(r, earlier) : 200;
+    got_.push_back(r);
+    return stub_reply::error(r.status, r.status < 300 ? R"({"ok":true})" : R"({"error":"try later"})");
+  });
+}
+
+void webhook_receiver::answer(policy p) {
+  std::lock_guard<std::mutex> lock(mu_);
+  policy_ = std::move(p);
+}
+
+std::vector<webhook_receiver::received> webhook_receiver::all() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return got_;
+}
+
+std::map<std::string, std::set<std::string>> webhook_receiver::effects() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::map<std::string, std::set<std::string>> out;
+  for (const auto& r : got_)
+    if (r.status >= 200 && r.status < 300) out[r.address].insert(r.key);
+  return out;
+}
+
+std::size_t webhook_receiver::requests() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return got_.size();
+}
+
+}  // namespace mq::test
