@@ -335,3 +335,16 @@ def median(xs):
     xs = sorted(xs)
     n = len(xs)
     return xs[n // 2] if n % 2 else (xs[n // 2 - 1] + xs[n // 2]) / 2
+
+
+def save(name, key, data, md_lines):
+    """Writes results/<name>.json ({"meta": the machine, key: data}) and results/<name>.md
+    (md_lines, after a line naming the machine); returns the Markdown."""
+    meta = machine()
+    os.makedirs(RESULTS, exist_ok=True)
+    with open(os.path.join(RESULTS, name + ".json"), "w") as f:
+        json.dump({"meta": meta, key: data}, f, indent=2)
+    md = "\n".join(md_lines[:2] + [f"Machine: {meta}", ""] + md_lines[2:])
+    with open(os.path.join(RESULTS, name + ".md"), "w") as f:
+        f.write(md)
+    return md

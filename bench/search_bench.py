@@ -6,7 +6,6 @@ first (which loads the tenant's vectors into mq-api) and `queries` more. Writes
 bench/results/search.{md,json}.
 """
 import io
-import json
 import os
 import random
 import struct
@@ -76,18 +75,11 @@ def run(chunks=100000, dims=256, queries=200):
 
 
 def write(row):
-    meta = b.machine()
-    os.makedirs(b.RESULTS, exist_ok=True)
-    with open(os.path.join(b.RESULTS, "search.json"), "w") as f:
-        json.dump({"meta": meta, "search": row}, f, indent=2)
-    md = ["# (f) semantic search", "",
-          f"Machine: {meta}", "",
-          f"One tenant with {row['chunks']:,} chunks of {row['dimensions']} dimensions; one client, sequential "
-          f"requests over HTTP (urllib, a connection per request); the query embedded by the offline provider.", "",
-          "| first search (loads the vectors) | p50 | p99 | max | mq-api peak RSS | target |",
-          "|---|---|---|---|---|---|",
-          f"| {row['first_search_ms']} ms | {row['p50_ms']} ms | {row['p99_ms']} ms | {row['max_ms']} ms | "
-          f"{row['api_peak_rss_mb']} MB | < 50 ms |", ""]
-    with open(os.path.join(b.RESULTS, "search.md"), "w") as f:
-        f.write("\n".join(md))
-    return "\n".join(md)
+    return b.save("search", "search", row, [
+        "# (f) semantic search", "",
+        f"One tenant with {row['chunks']:,} chunks of {row['dimensions']} dimensions; one client, sequential "
+        f"requests over HTTP (urllib, a connection per request); the query embedded by the offline provider.", "",
+        "| first search (loads the vectors) | p50 | p99 | max | mq-api peak RSS | target |",
+        "|---|---|---|---|---|---|",
+        f"| {row['first_search_ms']} ms | {row['p50_ms']} ms | {row['p99_ms']} ms | {row['max_ms']} ms | "
+        f"{row['api_peak_rss_mb']} MB | < 50 ms |", ""])

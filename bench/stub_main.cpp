@@ -1,7 +1,8 @@
 // mq-llm-stub: the tests' OpenAI-compatible stub as a process, for benchmarks.
 //   mq-llm-stub [--port N] [--latency-ms L] [--threads T]
-// Answers every chat completion with a valid classification after L ms; GET /stats
-// reports calls, calls in flight (now and at most) and connections accepted.
+// Answers every chat completion with a valid classification after L ms, and every POST
+// /hooks (a campaign webhook) with 200 after L ms; GET /stats reports calls, calls in
+// flight (now and at most) and connections accepted.
 
 #include <signal.h>
 
@@ -38,6 +39,10 @@ int main(int argc, char** argv) {
       mq::test::llm_stub::completion(mq::test::llm_stub::valid_classification()).wire());
   answer.delay = std::chrono::milliseconds(latency);
   stub.on_chat([answer](const mq::test::stub_request&, int) { return answer; });
+  mq::test::stub_reply accepted;
+  accepted.prepared = std::make_shared<const std::string>(mq::test::stub_reply::error(200, R"({"ok":true})").wire());
+  accepted.delay = std::chrono::milliseconds(latency);
+  stub.on_path("/hooks", [accepted](const mq::test::stub_request&, int) { return accepted; });
   std::cout << "listening " << stub.port() << std::endl;
   int sig = 0;
   sigwait(&set, &sig);

@@ -51,6 +51,12 @@ campaign_change start_task(pqxx::work& tx, const std::string& tenant, std::int64
   return out;
 }
 
+/// A campaign stopped before all its messages had tasks: its batch counts the tasks it
+/// has, so its progress can finish.
+void settle_batch_total(pqxx::work& tx, const std::string& batch_id) {
+  tx.exec_params("UPDATE batches SET total = (SELECT count(*) FROM tasks WHERE batch_id = $1) WHERE id = $1", batch_id);
+}
+
 /// validation_failed naming up to five recipients without a value for one of `required`.
 status check_audience(pqxx::work& tx, std::int64_t id, const std::vector<std::string>& required) {
   if (required.empty()) return ok_status();
@@ -161,6 +167,7 @@ result<bool> delete_campaign(pg_session& s, const std::string& tenant, std::int6
       return make_error(errc::conflict, "the campaign is sending; cancel it before deleting it");
     if (found->start_task_id)
       tx.exec_params(cancel_sql("t.id = $1", "the campaign was deleted"), *found->start_task_id);
+    if (found->batch_id) settle_batch_total(tx, *found->batch_id);
     tx.exec_params("DELETE FROM campaigns WHERE id = $1", static_cast<long long>(id));
     tx.commit();
     return true;
@@ -272,8 +279,10 @@ result<std::optional<campaign_cancelled>> cancel_campaign(pg_session& s, const s
                         .affected_rows();
       if (found->start_task_id)
         tx.exec_params(cancel_sql("t.id = $1", "the campaign was cancelled"), *found->start_task_id);
-      if (found->batch_id)
+      if (found->batch_id) {
         tx.exec_params(cancel_sql("t.batch_id = $1", "the campaign was cancelled"), *found->batch_id);
+        settle_batch_total(tx, *found->batch_id);
+      }
     }
     r.campaign = *read_campaign(tx, id);
     r.in_flight = r.campaign.counts.sending;

@@ -9,6 +9,7 @@
 
 #include "campaigns.hpp"
 #include "llm_stub.hpp"
+#include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
 #include "mq/core/time.hpp"
 
@@ -172,10 +173,11 @@ TEST_F(Campaigns, PersonalisedWebhookMessagesReachEveryRecipientOnce) {
   EXPECT_EQ(s.post(key, path(id, "/cancel")).status, 409);
 }
 
-TEST_F(Campaigns, TemplateFallbacksFillWhatARecipientLacks) {
+TEST_F(Campaigns, TemplateFallbacksFillWhatARecipientLacksAndWebhooksAreSigned) {
   webhook_receiver hooks;
   smtp_sink mail;
-  stack s(campaign_stack(hooks, mail));
+  stack s(campaign_stack(hooks, mail, {{"MQ_CAMPAIGNS_WEBHOOK_TOKEN", "hook-token"},
+                                       {"MQ_CAMPAIGNS_WEBHOOK_SECRET", "hook-secret"}}));
   auto key = s.create_tenant("acme");
   auto id = create_campaign(s, key, R"({"name":"x","channel":"webhook","template":"Hola {{ first_name | amigo }}: {{n}} puntos"})");
   ASSERT_EQ(s.post(key, path(id, "/recipients"),
@@ -188,6 +190,12 @@ TEST_F(Campaigns, TemplateFallbacksFillWhatARecipientLacks) {
   for (const auto& r : hooks.all()) got[r.address] = parse(r.body)["message"].GetString();
   EXPECT_EQ(got["u1"], "Hola amigo: 12 puntos");
   EXPECT_EQ(got["u2"], "Hola Eva: 3.5 puntos");
+  // Credentials from the environment: a bearer token, and an HMAC of timestamp and body.
+  for (const auto& r : hooks.all()) {
+    EXPECT_EQ(r.authorization, "Bearer hook-token");
+    ASSERT_FALSE(r.timestamp.empty());
+    EXPECT_EQ(r.signature, "sha256=" + hmac_sha256_hex(r.timestamp + "." + r.body, "hook-secret"));
+  }
 }
 
 TEST_F(Campaigns, AScheduledCampaignStartsAtItsTimeWithoutAnyoneAsking) {
@@ -229,13 +237,15 @@ TEST_F(Campaigns, RescheduledOrCancelledBeforeItsTimeItSendsNothingEarly) {
 
   auto later = create_campaign(s, key, R"({"name":"Never","channel":"webhook","template":"x","schedule_at":")" + at + R"("})");
   add_recipients(s, key, later, 3, "n");
-  send_campaign(s, key, later);
+  auto scheduled = send_campaign(s, key, later);
   auto cancelled = s.post(key, path(later, "/cancel"));
   ASSERT_EQ(cancelled.status, 200) << cancelled.body;
   EXPECT_EQ(parse(cancelled.body)["cancelled_now"].GetInt(), 3);
   auto b = wait_settled(s, key, later);
   EXPECT_EQ(b["cancelled"].GetInt(), 3);
   EXPECT_EQ(hooks.effects().count("n0@example.com"), 0u);
+  auto batch = parse(s.get(key, std::string("/api/v1/batches/") + scheduled["batch_id"].GetString()).body);
+  EXPECT_EQ(batch["pending"].GetInt(), 0) << "a batch that never got its tasks is not left pending";
 }
 
 TEST_F(Campaigns, CancelMidSendStopsWhatWasNotYetSent) {

@@ -9,6 +9,9 @@ webhook_receiver::webhook_receiver() {
     received r;
     r.key = req.header("idempotency-key");
     r.body = req.body;
+    r.authorization = req.authorization;
+    r.timestamp = req.header("x-mq-timestamp");
+    r.signature = req.header("x-mq-signature");
     r.at = std::chrono::system_clock::now();
     if (auto doc = json::parse(req.body); doc && doc->IsObject())
       r.address = json::get_string(*doc, "address").value_or("");

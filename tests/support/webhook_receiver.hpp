@@ -21,6 +21,9 @@ class webhook_receiver {
     std::string key;
     std::string address;
     std::string body;
+    std::string authorization;  ///< The Authorization header.
+    std::string timestamp;      ///< X-MQ-Timestamp.
+    std::string signature;      ///< X-MQ-Signature.
     int status = 0;  ///< What the receiver answered.
     std::chrono::system_clock::time_point at;
   };
