@@ -177,12 +177,33 @@ documents_actor::behavior_type documents_writer(documents_actor::stateful_pointe
 campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointer<campaigns_state> self,
                                                 std::string conninfo) {
   self->state.db = std::make_unique<store::pg_session>(conninfo);
+  auto queue_flush = [self] {
+    if (!self->state.flush_queued) {
+      self->state.flush_queued = true;
+      self->send(self, flush_atom::value);
+    }
+  };
   return {
       [=](fanout_atom, std::int64_t id) -> fan_out_reply { return store::fan_out_campaign(*self->state.db, id); },
-      [=](load_atom, std::int64_t id) -> delivery_reply { return store::load_delivery(*self->state.db, id); },
-      [=](sending_atom, std::int64_t id, std::string& subject, std::string& message) -> sending_reply {
-        return store::mark_sending(*self->state.db, id,
-                                   subject.empty() ? std::nullopt : std::optional<std::string>(subject), message);
+      [=](load_atom, std::int64_t id) -> caf::result<delivery_reply> {
+        auto rp = self->make_response_promise<delivery_reply>();
+        self->state.loads.emplace_back(id, rp);
+        queue_flush();
+        return rp;
+      },
+      [=](sending_atom, store::sending_request& m) -> caf::result<sending_reply> {
+        auto rp = self->make_response_promise<sending_reply>();
+        self->state.sendings.emplace_back(std::move(m), rp);
+        queue_flush();
+        return rp;
+      },
+      [=](flush_atom) {
+        auto& st = self->state;
+        st.flush_queued = false;
+        run_batches(st.sendings, [&](const std::vector<store::sending_request>& items) {
+          return store::mark_sending(*st.db, items);
+        });
+        run_batches(st.loads, [&](const std::vector<std::int64_t>& ids) { return store::load_deliveries(*st.db, ids); });
       },
       [=](pending_atom, std::int64_t id) -> mq::status { return store::mark_pending(*self->state.db, id); },
       [=](published_atom, std::string& outbox_id) {

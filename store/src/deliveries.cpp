@@ -2,6 +2,7 @@
 // mapping of campaigns and ledger rows.
 
 #include <map>
+#include <set>
 
 #include "campaign_rows.hpp"
 #include "mq/store/campaigns.hpp"
@@ -152,30 +153,52 @@ result<fan_out> fan_out_campaign(pg_session& s, std::int64_t campaign_id) {
   });
 }
 
-result<std::optional<delivery_work>> load_delivery(pg_session& s, std::int64_t recipient_id) {
-  using out = std::optional<delivery_work>;
+result<std::vector<std::optional<delivery_work>>> load_deliveries(pg_session& s, const std::vector<std::int64_t>& ids) {
+  using out = std::vector<std::optional<delivery_work>>;
   return guarded(s, [&](pqxx::connection& c) -> result<out> {
     pqxx::nontransaction tx(c);
-    auto rows = tx.exec_params("SELECT " MQ_RECIPIENT_COLUMNS ", " MQ_CAMPAIGN_COLUMNS " FROM campaign_recipients r "
-                               "JOIN campaigns c ON c.id = r.campaign_id WHERE r.id = $1",
-                               static_cast<long long>(recipient_id));
-    if (rows.empty()) return out{};
-    return out{delivery_work{recipient_from_row(rows[0]), campaign_from_row(rows[0], recipient_columns)}};
+    std::map<std::int64_t, delivery_work> found;
+    for (const auto& r : tx.exec_params("SELECT " MQ_RECIPIENT_COLUMNS ", " MQ_CAMPAIGN_COLUMNS
+                                        " FROM campaign_recipients r JOIN campaigns c ON c.id = r.campaign_id "
+                                        "WHERE r.id = ANY($1::bigint[])",
+                                        array_literal(ids))) {
+      delivery_work w{recipient_from_row(r), campaign_from_row(r, recipient_columns)};
+      found.emplace(w.recipient.id, std::move(w));
+    }
+    out result;
+    for (auto id : ids) {
+      auto it = found.find(id);
+      result.push_back(it == found.end() ? std::nullopt : std::optional<delivery_work>(it->second));
+    }
+    return result;
   });
 }
 
-result<bool> mark_sending(pg_session& s, std::int64_t recipient_id, const std::optional<std::string>& subject,
-                          const std::string& message) {
-  return guarded(s, [&](pqxx::connection& c) -> result<bool> {
+result<std::vector<bool>> mark_sending(pg_session& s, const std::vector<sending_request>& messages) {
+  return guarded(s, [&](pqxx::connection& c) -> result<std::vector<bool>> {
+    std::vector<std::int64_t> ids;
+    std::vector<std::string> subjects, texts;
+    for (const auto& m : messages) {
+      ids.push_back(m.recipient_id);
+      subjects.push_back(m.subject.value_or(""));
+      texts.push_back(m.message);
+    }
     pqxx::work tx(c);
-    auto rows = tx.exec_params(
-        "UPDATE campaign_recipients r SET state = 'sending', subject = NULLIF($2, ''), message = $3, "
-        "attempts = r.attempts + 1, sending_at = now(), updated_at = now() "
-        "WHERE r.id = $1 AND (r.state = 'sending' OR (r.state = 'pending' AND EXISTS "
-        "(SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status <> 'cancelled'))) RETURNING 1",
-        static_cast<long long>(recipient_id), subject.value_or(""), message);
+    std::set<std::int64_t> marked;
+    for (const auto& r : tx.exec_params(
+             "UPDATE campaign_recipients r SET state = 'sending', subject = NULLIF(u.subject, ''), message = u.message, "
+             "attempts = r.attempts + 1, sending_at = now(), updated_at = now() "
+             "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, subject, message) "
+             "WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND (r.state = 'sending' OR (r.state = 'pending' AND "
+             "EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status <> 'cancelled'))) "
+             "RETURNING r.id",
+             array_literal(ids), array_literal(subjects), array_literal(texts)))
+      marked.insert(r[0].as<std::int64_t>());
     tx.commit();
-    return !rows.empty();
+    // Should one row be asked for twice, only the first may send.
+    std::vector<bool> out;
+    for (auto id : ids) out.push_back(marked.erase(id) > 0);
+    return out;
   });
 }
 

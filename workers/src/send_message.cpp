@@ -113,8 +113,8 @@ void sent(job_pointer self, delivery_ptr d, campaigns::send_result r) {
 /// Commits the row as sending with the exact message, then hands it to the channel.
 void send(job_pointer self, delivery_ptr d) {
   const auto& ctx = *self->state.ctx;
-  self->request(ctx.campaigns, caf::infinite, actors::sending_atom::value, d->work.recipient.id,
-                d->msg.subject.value_or(""), d->msg.body)
+  self->request(ctx.campaigns, caf::infinite, actors::sending_atom::value,
+                store::sending_request{d->work.recipient.id, d->msg.subject, d->msg.body})
       .then(
           [self, d](actors::sending_reply& ok) {
             if (!ok) return try_later(self, ok.err());

@@ -56,13 +56,14 @@ using documents_actor = caf::typed_actor<
     caf::replies_to<fail_atom, std::int64_t, std::string>::with<mq::status>>;
 
 /// Campaigns in Postgres for the campaign jobs (detached; owns one connection): fan a
-/// campaign out into its delivery tasks, load a delivery, commit it as sending (subject,
-/// "" for none, and message) or back to pending, and delete an outbox group once its
-/// publish is confirmed. One request at a time.
+/// campaign out into its delivery tasks, load a delivery, commit it as sending or back
+/// to pending, and delete an outbox group once its publish is confirmed. Loads and
+/// sending marks queued together are written in one statement each, like pg_actor.
 using campaigns_actor = caf::typed_actor<
     caf::replies_to<fanout_atom, std::int64_t>::with<fan_out_reply>,
     caf::replies_to<load_atom, std::int64_t>::with<delivery_reply>,
-    caf::replies_to<sending_atom, std::int64_t, std::string, std::string>::with<sending_reply>,
+    caf::replies_to<sending_atom, store::sending_request>::with<sending_reply>,
+    caf::reacts_to<flush_atom>,
     caf::replies_to<pending_atom, std::int64_t>::with<mq::status>,
     caf::reacts_to<published_atom, std::string>>;
 

@@ -36,9 +36,13 @@ struct documents_state {
 documents_actor::behavior_type documents_writer(documents_actor::stateful_pointer<documents_state> self,
                                                 std::string conninfo);
 
-/// State of the campaigns actor: its own connection.
+/// State of the campaigns actor: its own connection and the loads and sending marks
+/// waiting for the next flush.
 struct campaigns_state {
   std::unique_ptr<store::pg_session> db;
+  std::vector<std::pair<std::int64_t, caf::typed_response_promise<delivery_reply>>> loads;
+  std::vector<std::pair<store::sending_request, caf::typed_response_promise<sending_reply>>> sendings;
+  bool flush_queued = false;
   static inline const char* name = "campaigns";
 };
 

@@ -122,13 +122,22 @@ struct delivery_work {
   schemas::campaign_record campaign;  ///< Without counts.
 };
 
-result<std::optional<delivery_work>> load_delivery(pg_session& s, std::int64_t recipient_id);
+/// The ledger rows `ids` with their campaigns, in input order (nullopt for one that is
+/// gone): the loads of many jobs in one statement.
+result<std::vector<std::optional<delivery_work>>> load_deliveries(pg_session& s, const std::vector<std::int64_t>& ids);
 
-/// Commits the recipient as sending with the message about to go: a pending one unless
-/// its campaign was cancelled, or one already sending (it may have gone, so it is
-/// finished whatever happened since); false when it must not be sent.
-result<bool> mark_sending(pg_session& s, std::int64_t recipient_id, const std::optional<std::string>& subject,
-                          const std::string& message);
+/// A message about to go: its row, subject (nullopt for none) and text.
+struct sending_request {
+  std::int64_t recipient_id = 0;
+  std::optional<std::string> subject;
+  std::string message;
+};
+
+/// Commits each recipient as sending with the message about to go, in one transaction:
+/// a pending one unless its campaign was cancelled, or one already sending (it may have
+/// gone, so it is finished whatever happened since). In input order, false for one that
+/// must not be sent.
+result<std::vector<bool>> mark_sending(pg_session& s, const std::vector<sending_request>& messages);
 
 /// Puts a recipient back to pending after a send the channel refused before anything
 /// was handed over (so a crash before the retry does not make it unknown).
