@@ -27,29 +27,31 @@ void run_batches(std::vector<std::pair<Item, caf::typed_response_promise<Reply>>
   }
 }
 
+/// Queues `item` for the actor's next flush (sending the flush message once) and returns
+/// the promise its reply will keep.
+template <class Self, class Item, class Reply>
+caf::result<Reply> enqueue(Self* self, std::vector<std::pair<Item, caf::typed_response_promise<Reply>>>& queue,
+                           Item item) {
+  auto rp = self->template make_response_promise<Reply>();
+  queue.emplace_back(std::move(item), rp);
+  if (!self->state.flush_queued) {
+    self->state.flush_queued = true;
+    self->send(self, flush_atom::value);
+  }
+  return rp;
+}
+
 }  // namespace
 
 pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
                                   std::function<std::unique_ptr<store::job_store>()> make_store) {
   self->state.store = make_store();
-  auto queue_flush = [self] {
-    if (!self->state.flush_queued) {
-      self->state.flush_queued = true;
-      self->send(self, flush_atom::value);
-    }
-  };
   return {
       [=](claim_atom, store::claim_request& e) -> caf::result<claim_reply> {
-        auto rp = self->make_response_promise<claim_reply>();
-        self->state.claims.emplace_back(std::move(e), rp);
-        queue_flush();
-        return rp;
+        return enqueue(self, self->state.claims, std::move(e));
       },
       [=](complete_atom, store::completion& c) -> caf::result<complete_reply> {
-        auto rp = self->make_response_promise<complete_reply>();
-        self->state.completions.emplace_back(std::move(c), rp);
-        queue_flush();
-        return rp;
+        return enqueue(self, self->state.completions, std::move(c));
       },
       [=](bury_atom, store::dead_letter& d) -> bury_reply { return self->state.store->bury(d); },
       [=](state_atom, const std::string& task_id) -> state_reply { return self->state.store->status_of(task_id); },
@@ -177,25 +179,11 @@ documents_actor::behavior_type documents_writer(documents_actor::stateful_pointe
 campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointer<campaigns_state> self,
                                                 std::string conninfo) {
   self->state.db = std::make_unique<store::pg_session>(conninfo);
-  auto queue_flush = [self] {
-    if (!self->state.flush_queued) {
-      self->state.flush_queued = true;
-      self->send(self, flush_atom::value);
-    }
-  };
   return {
       [=](fanout_atom, std::int64_t id) -> fan_out_reply { return store::fan_out_campaign(*self->state.db, id); },
-      [=](load_atom, std::int64_t id) -> caf::result<delivery_reply> {
-        auto rp = self->make_response_promise<delivery_reply>();
-        self->state.loads.emplace_back(id, rp);
-        queue_flush();
-        return rp;
-      },
+      [=](load_atom, std::int64_t id) -> caf::result<delivery_reply> { return enqueue(self, self->state.loads, id); },
       [=](sending_atom, store::sending_request& m) -> caf::result<sending_reply> {
-        auto rp = self->make_response_promise<sending_reply>();
-        self->state.sendings.emplace_back(std::move(m), rp);
-        queue_flush();
-        return rp;
+        return enqueue(self, self->state.sendings, std::move(m));
       },
       [=](flush_atom) {
         auto& st = self->state;
