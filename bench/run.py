@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """The benchmark suite: our stack and the same job on Celery, in one invocation.
 
-  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,f,g,celery]
+  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,f,g,h,celery]
                     [--rates 1000,2500,5000,7500,10000,12500] [--poll-rates 5000,10000,20000,0]
                     [--merge] [--quick]
 
@@ -51,7 +51,7 @@ def main():
     ap.add_argument("--poll-rates", default="5000,10000,20000,0")
     ap.add_argument("--ingress-seconds", type=float, default=3.0)
     ap.add_argument("--prefetch", type=int, default=2000)
-    ap.add_argument("--only", default="a,b,c,d,e,f,g,celery")
+    ap.add_argument("--only", default="a,b,c,d,e,f,g,h,celery")
     ap.add_argument("--merge", action="store_true",
                     help="keep the figures of results/suite.json that this invocation does not measure")
     ap.add_argument("--quick", action="store_true", help="one run of small sizes, to check the suite works")
@@ -101,7 +101,10 @@ def main():
         import campaign_bench
         n = 2000 if args.quick else 10000
         print(campaign_bench.write([campaign_bench.run(n, 0), campaign_bench.run(n, 50)]))
-    if only <= {"f", "g"}:
+    if "h" in only:
+        import kpi_bench
+        print(kpi_bench.write(kpi_bench.run(10000 if args.quick else 100000)))
+    if only <= {"f", "g", "h"}:
         return
     if args.merge:
         res = merge(res)

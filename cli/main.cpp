@@ -5,6 +5,8 @@
 //   mqctl key create <tenant>      add an API key to a tenant; prints it on the last line
 //   mqctl token <tenant> [seconds] a JWT (HS256, api.jwt_secret) for the tenant, valid for
 //                                  `seconds` (default 3600); prints it on the last line
+//   mqctl seed-data [--tenant NAME] [--meetings N] [--days D] [--seed S]
+//                                  synthetic meetings for load and KPI tests (seed_data.hpp)
 //   mqctl topology delete          delete every queue and exchange under amqp.prefix
 //                                  (messages in them are gone: for tests and benchmarks)
 
@@ -20,11 +22,13 @@
 #include "mq/queues/amqp.hpp"
 #include "mq/store/pg_session.hpp"
 #include "mq/store/repositories.hpp"
+#include "seed_data.hpp"
 
 namespace {
 
 int usage() {
   std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant> | token <tenant> [seconds] | "
+               "seed-data [--tenant NAME] [--meetings N] [--days D] [--seed S] | "
                "topology delete\n";
   return 64;
 }
@@ -107,5 +111,9 @@ int main(int argc, char** argv) {
   if (args.size() == 3 && args[0] == "key" && args[1] == "create")
     return print_key(mq::store::create_api_key(db, args[2]));
   if ((args.size() == 2 || args.size() == 3) && args[0] == "token") return print_token(cfg, db, args);
+  if (args[0] == "seed-data") {
+    if (auto st = db.migrate(cfg.postgres.schema); !st) return report(st.err());
+    return mq::cli::seed_data(db, args);
+  }
   return usage();
 }

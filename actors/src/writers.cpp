@@ -41,6 +41,13 @@ caf::result<Reply> enqueue(Self* self, std::vector<std::pair<Item, caf::typed_re
   return rp;
 }
 
+/// Deletes a confirmed outbox group; a mark lost here only means the outbox relay
+/// publishes the tasks again (workers dedupe).
+void mark_group_published(store::pg_session& db, const std::string& outbox_id) {
+  if (auto st = store::mark_published(db, {outbox_id}); !st)
+    log::warn("outbox", "could not mark an outbox group published", {}, {{"error", st.err().internal}});
+}
+
 }  // namespace
 
 pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
@@ -194,11 +201,24 @@ campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointe
         run_batches(st.loads, [&](const std::vector<std::int64_t>& ids) { return store::load_deliveries(*st.db, ids); });
       },
       [=](pending_atom, std::int64_t id) -> mq::status { return store::mark_pending(*self->state.db, id); },
-      [=](published_atom, std::string& outbox_id) {
-        // A mark lost here only means the outbox relay publishes the tasks again; workers dedupe.
-        if (auto st = store::mark_published(*self->state.db, {outbox_id}); !st)
-          log::warn("campaigns", "could not mark an outbox group published", {}, {{"error", st.err().internal}});
+      [=](published_atom, std::string& outbox_id) { mark_group_published(*self->state.db, outbox_id); },
+  };
+}
+
+analytics_actor::behavior_type analytics_writer(analytics_actor::stateful_pointer<analytics_state> self,
+                                                std::string conninfo) {
+  self->state.db = std::make_unique<store::pg_session>(conninfo);
+  return {
+      [=](rollup_atom, std::int64_t id) -> rollup_reply {
+        auto req = store::load_rollup_request(*self->state.db, id);
+        if (!req) return req.err();
+        if (!*req) return std::optional<store::rollup_outcome>{};
+        auto out = store::run_rollup(*self->state.db, (*req)->tenant, (*req)->from, (*req)->to, (*req)->full);
+        if (!out) return out.err();
+        return std::optional<store::rollup_outcome>{*out};
       },
+      [=](slot_atom, std::int64_t slot) -> slot_reply { return store::take_rollup_slot(*self->state.db, slot); },
+      [=](published_atom, std::string& outbox_id) { mark_group_published(*self->state.db, outbox_id); },
   };
 }
 

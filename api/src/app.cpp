@@ -70,6 +70,7 @@ int run(const config::app_config& cfg) {
   add_dead_letter_routes(r);
   add_document_routes(r);
   add_campaign_routes(r);
+  add_analytics_routes(r);
   add_classification_routes(r);
   add_usage_routes(r);
 

@@ -41,6 +41,7 @@ void add_task_routes(router& r);
 void add_dead_letter_routes(router& r);
 void add_document_routes(router& r);
 void add_campaign_routes(router& r);
+void add_analytics_routes(router& r);
 void add_classification_routes(router& r);
 void add_usage_routes(router& r);
 

@@ -182,6 +182,7 @@ std::vector<field> bind(app_config& c) {
       .integer("backoff_base_ms", c.campaigns.backoff_base_ms, 1, 3600000)
       .integer("backoff_max_ms", c.campaigns.backoff_max_ms, 1, 3600000)
       .integer("max_recipients", c.campaigns.max_recipients, 1, 100000000);
+  b.section("analytics").integer("rollup_every_seconds", c.analytics.rollup_every_seconds, 0, 86400 * 7);
   b.section("worker")
       .integer("prefetch", c.worker.prefetch, 1, 65535)
       .integer("threads", c.worker.threads, 1, 64)

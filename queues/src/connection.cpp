@@ -95,7 +95,7 @@ std::string describe(amqp_rpc_reply_t r) {
 }  // namespace
 
 const std::vector<std::string>& topology::kinds() {
-  static const std::vector<std::string> all{"classify_meeting", "process_document", "start_campaign", "send_message"};
+  static const std::vector<std::string> all{"classify_meeting", "process_document", "start_campaign", "send_message", "rollup_analytics"};
   return all;
 }
 

@@ -17,6 +17,7 @@ const char* subject_table(std::string_view kind) {
   if (kind == schemas::kinds::process_document) return "documents";
   if (kind == schemas::kinds::start_campaign) return "campaigns";
   if (kind == schemas::kinds::send_message) return "campaign_recipients";
+  if (kind == schemas::kinds::rollup_analytics) return "rollup_requests";
   return nullptr;
 }
 

@@ -105,6 +105,8 @@ stack::stack(stack_options o) {
       {"MQ_LLM_BACKOFF_MAX_MS", "200"},
       {"MQ_API_OUTBOX_GRACE_SECONDS", "1"},
       {"MQ_API_OUTBOX_INTERVAL_MS", "200"},
+      // Scheduled rollups would add tasks to every test; the analytics tests turn them on.
+      {"MQ_ANALYTICS_ROLLUP_EVERY_SECONDS", "0"},
   };
   if (!o.llm_base_url.empty()) env_["MQ_LLM_BASE_URL"] = o.llm_base_url;
   for (const auto& [k, v] : o.env) env_[k] = v;

@@ -13,6 +13,7 @@
 #include "mq/core/log.hpp"
 #include "mq/core/process.hpp"
 #include "mq/store/rate_limiter.hpp"
+#include "mq/workers/rollup_schedule.hpp"
 #include "mq/queues/topology.hpp"
 #include "mq/store/pg_session.hpp"
 #include "mq/workers/dispatcher.hpp"
@@ -105,12 +106,16 @@ int run(const config::app_config& cfg) {
   });
   if (cfg.campaigns.configured("webhook")) ctx->webhook = campaigns::make_webhook_channel(cfg.campaigns);
   if (cfg.campaigns.configured("smtp")) ctx->smtp = campaigns::make_smtp_channel(cfg.campaigns);
+  ctx->analytics = sys.spawn<caf::detached>(actors::analytics_writer, conninfo);
   auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
   std::vector<std::string> queue_names;
   queues::topology topo{cfg.amqp.prefix};
   for (const auto& kind : queues::topology::kinds()) queue_names.push_back(topo.queue(kind));
   queue_names.push_back(topo.dead_queue());  // recorded into Postgres, where the API lists them
   auto cons = sys.spawn<caf::detached>(actors::consumer, cfg.amqp, queue_names, cfg.worker.prefetch, disp);
+  std::optional<caf::actor> schedule;
+  if (cfg.analytics.rollup_every_seconds > 0)
+    schedule = sys.spawn(rollup_schedule, std::shared_ptr<const job_context>(ctx), cfg.analytics.rollup_every_seconds);
   log::info("worker", "started", {},
             {{"provider", ctx->provider}, {"model", ctx->model},
              {"prefetch", std::to_string(cfg.worker.prefetch)}});
@@ -145,6 +150,8 @@ int run(const config::app_config& cfg) {
   self->send_exit(ctx->documents, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->campaigns, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->send_limits, caf::exit_reason::user_shutdown);
+  self->send_exit(ctx->analytics, caf::exit_reason::user_shutdown);
+  if (schedule) self->send_exit(*schedule, caf::exit_reason::user_shutdown);
   if (ctx->limiter) self->send_exit(*ctx->limiter, caf::exit_reason::user_shutdown);
   for (auto& pg : ctx->pg) self->send_exit(pg, caf::exit_reason::user_shutdown);
   ctx.reset();

@@ -148,6 +148,7 @@ void run(job_pointer self, const store::claim_result& c) {
   if (c.task.kind == schemas::kinds::process_document) return process_document(self, c, done);
   if (c.task.kind == schemas::kinds::start_campaign) return start_campaign(self, c, done);
   if (c.task.kind == schemas::kinds::send_message) return send_message(self, c, done);
+  if (c.task.kind == schemas::kinds::rollup_analytics) return rollup_analytics(self, c, done);
   bury(self, errc::poison, "no handler for kind " + c.task.kind);
 }
 

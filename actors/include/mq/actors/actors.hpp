@@ -67,6 +67,14 @@ using campaigns_actor = caf::typed_actor<
     caf::replies_to<pending_atom, std::int64_t>::with<mq::status>,
     caf::reacts_to<published_atom, std::string>>;
 
+/// Analytics rollups (detached; owns one connection): run a rollup request, take a
+/// schedule slot (queueing every tenant's rollup when this replica is the first to take
+/// it), delete an outbox group once published. Long and rare, so one at a time.
+using analytics_actor = caf::typed_actor<
+    caf::replies_to<rollup_atom, std::int64_t>::with<rollup_reply>,
+    caf::replies_to<slot_atom, std::int64_t>::with<slot_reply>,
+    caf::reacts_to<published_atom, std::string>>;
+
 /// Campaign send limiter (detached; owns a Redis connection): how long a message must wait
 /// for the campaign's and the channel's rates (0: send now, its slot taken). Fails open.
 using send_limiter_actor = caf::typed_actor<

@@ -15,6 +15,7 @@
 #include "mq/store/documents.hpp"
 #include "mq/store/job_store.hpp"
 #include "mq/store/rate_limiter.hpp"
+#include "mq/store/rollups.hpp"
 #include "mq/store/result_cache.hpp"
 
 namespace mq::actors {
@@ -49,6 +50,8 @@ using fanout_atom = caf::atom_constant<caf::atom("fanout")>;
 using sending_atom = caf::atom_constant<caf::atom("sending")>;
 using pending_atom = caf::atom_constant<caf::atom("pending")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using rollup_atom = caf::atom_constant<caf::atom("rollup")>;
+using slot_atom = caf::atom_constant<caf::atom("slot")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
@@ -79,6 +82,8 @@ using fan_out_reply = mq::result<store::fan_out>;
 using delivery_reply = mq::result<std::optional<store::delivery_work>>;
 using sending_reply = mq::result<bool>;
 using send_limits = std::vector<store::send_limit>;
+using rollup_reply = mq::result<std::optional<store::rollup_outcome>>;
+using slot_reply = mq::result<std::vector<store::rollup_enqueued>>;
 
 }  // namespace mq::actors
 
@@ -103,6 +108,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::delivery_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::sending_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::sending_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::send_limits)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::rollup_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::slot_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::settle)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::job_end)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::worker_stats)

@@ -50,6 +50,16 @@ struct campaigns_state {
 campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointer<campaigns_state> self,
                                                 std::string conninfo);
 
+/// State of the analytics actor: its own connection.
+struct analytics_state {
+  std::unique_ptr<store::pg_session> db;
+  static inline const char* name = "analytics";
+};
+
+/// Analytics actor behavior (spawn detached); the session is made on its own thread.
+analytics_actor::behavior_type analytics_writer(analytics_actor::stateful_pointer<analytics_state> self,
+                                                std::string conninfo);
+
 /// State of the send limiter.
 struct send_limiter_state {
   std::unique_ptr<store::send_limiter> limiter;

@@ -67,6 +67,11 @@ struct campaigns_config {
   }
 };
 
+/// Analytics rollups.
+struct analytics_config {
+  int rollup_every_seconds = 0;  ///< How often workers roll every tenant up; 0 = never on their own.
+};
+
 /// Postgres, the source of truth.
 struct postgres_config {
   std::string host;
@@ -178,6 +183,7 @@ struct app_config {
   worker_config worker;
   documents_config documents;
   campaigns_config campaigns;
+  analytics_config analytics;
   llm_config llm;
   prices_config prices;
   log_config log;

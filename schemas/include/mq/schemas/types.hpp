@@ -24,6 +24,7 @@ inline constexpr std::string_view classify_meeting = "classify_meeting";
 inline constexpr std::string_view process_document = "process_document";
 inline constexpr std::string_view start_campaign = "start_campaign";  ///< Fans a campaign out.
 inline constexpr std::string_view send_message = "send_message";      ///< One campaign recipient.
+inline constexpr std::string_view rollup_analytics = "rollup_analytics";  ///< A tenant's KPI rollups.
 }
 
 /// The body of a job message (json/envelope.schema.json).

@@ -28,6 +28,7 @@ struct job_context {
   actors::documents_actor documents;
   actors::campaigns_actor campaigns;
   actors::send_limiter_actor send_limits;
+  actors::analytics_actor analytics;
   std::shared_ptr<campaigns::channel> webhook;  ///< Absent when campaigns.webhook_url is not set.
   std::shared_ptr<campaigns::channel> smtp;     ///< Absent when campaigns.smtp_url is not set.
   std::optional<actors::limiter_actor> limiter;  ///< Absent when nothing is rate limited.
@@ -173,5 +174,9 @@ void start_campaign(job_pointer self, const store::claim_result& claim, completi
 /// the ledger row as sending, sends it, and settles the row with the task: sent, failed,
 /// or unknown when it may have arrived and the channel cannot dedupe a resend.
 void send_message(job_pointer self, const store::claim_result& claim, completion_fn done);
+
+/// The rollup_analytics handler: recomputes the tenant's rollups for the request's days
+/// and reports how many days and rows it wrote.
+void rollup_analytics(job_pointer self, const store::claim_result& claim, completion_fn done);
 
 }  // namespace mq::workers

@@ -1,0 +1,69 @@
+"""(h) KPI reads: every KPI endpoint over a year of one tenant's data, from rollups.
+
+Seeds `meetings` synthetic meetings over 365 days (`mqctl seed-data`), classifies them
+all (offline provider, one worker), rolls them up once (timed), then times `reads`
+sequential GETs of each KPI endpoint for the whole year. Writes
+bench/results/kpis.{md,json}.
+"""
+import os
+import subprocess
+import time
+
+import benchlib as b
+
+ENDPOINTS = ["/api/v1/kpis", "/api/v1/kpis/overview", "/api/v1/kpis/sellers/performance",
+             "/api/v1/kpis/meetings/trends?group_by=week", "/api/v1/kpis/clients/engagement",
+             "/api/v1/kpis/clients/analysis"]
+
+
+def run(meetings=100000, reads=200):
+    stack = b.Stack()
+    try:
+        stack.start_api()
+        stack.start_worker()
+        out = subprocess.run([os.path.join(b.BUILD, "cli", "mqctl"), "seed-data", "--tenant", stack.id,
+                              "--meetings", str(meetings), "--days", "365"],
+                             env=stack.env, check=True, capture_output=True, text=True).stdout
+        if f"stored {meetings}" not in out:
+            raise RuntimeError(f"seeding failed: {out}")
+        stack.wait_batch(stack.queue_unclassified()["batch_id"])
+        t0 = time.monotonic()
+        status, body = b.http("POST", stack.url + "/api/v1/analytics/rollups", {}, stack.key)
+        if status != 202:
+            raise RuntimeError(f"rollup refused: {status} {body}")
+        while True:
+            _, task = b.http("GET", f"{stack.url}/api/v1/tasks/{body['task_id']}", key=stack.key)
+            if task["status"] in ("succeeded", "failed"):
+                break
+            time.sleep(0.02)
+        rollup_s = time.monotonic() - t0
+        if task["status"] != "succeeded":
+            raise RuntimeError(f"rollup failed: {task}")
+        rows = []
+        for path in ENDPOINTS:
+            lat = []
+            for _ in range(reads):
+                start = time.perf_counter()
+                status, answer = b.http("GET", stack.url + path, key=stack.key)
+                lat.append((time.perf_counter() - start) * 1000)
+                if status != 200:
+                    raise RuntimeError(f"{path}: {status} {answer}")
+            lat.sort()
+            rows.append({"endpoint": path, "p50_ms": round(lat[len(lat) // 2], 2),
+                         "p99_ms": round(lat[int(len(lat) * 0.99) - 1], 2), "max_ms": round(lat[-1], 2)})
+        return {"meetings": meetings, "rollup_seconds": round(rollup_s, 2),
+                "rollup_days": task["result"]["days_recomputed"], "rollup_rows": task["result"]["rows_written"],
+                "reads": reads, "endpoints": rows}
+    finally:
+        stack.stop()
+
+
+def write(res):
+    md = ["# (h) KPI reads", "",
+          f"One tenant, {res['meetings']:,} meetings over 365 days, classified by the offline provider; one rollup "
+          f"(full, the first): {res['rollup_seconds']} s for {res['rollup_days']} days and {res['rollup_rows']:,} rows. "
+          f"Then {res['reads']} sequential GETs per endpoint over the whole year (urllib, a connection per request).", "",
+          "| endpoint | p50 | p99 | max | target |", "|---|---|---|---|---|"]
+    for r in res["endpoints"]:
+        md.append(f"| `{r['endpoint']}` | {r['p50_ms']} ms | {r['p99_ms']} ms | {r['max_ms']} ms | < 20 ms |")
+    return b.save("kpis", "kpis", res, md + [""])

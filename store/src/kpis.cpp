@@ -1,0 +1,141 @@
+// The KPI endpoints' answers, read from the rollup tables only and shaped as JSON by
+// Postgres. $1 tenant, $2 from, $3 to (dates, inclusive); more parameters as noted.
+
+#include "mq/store/rollups.hpp"
+#include "rows.hpp"
+
+namespace mq::store {
+namespace {
+
+/// Rows of rollup_meetings for one dimension within the range, day by day (alias r).
+#define MQ_DIMENSION(dim) \
+  "FROM rollup_meetings r WHERE r.tenant_id = $1 AND r.dimension = '" dim "' AND r.day BETWEEN $2::date AND $3::date"
+
+/// The first day of the first whole month of the range, and the last day of its last
+/// whole month.
+#define MQ_WHOLE_FROM "(date_trunc('month', $2::date - 1) + interval '1 month')::date"
+#define MQ_WHOLE_TO "(date_trunc('month', $3::date + 1) - interval '1 day')::date"
+
+/// The same rows (alias r), read as whole months from rollup_meetings_monthly and only
+/// the days of partial months at the range's edges from rollup_meetings: a year is about
+/// twelve rows per value.
+#define MQ_DIMENSION_BY_MONTH(dim)                                                                          \
+  "FROM (SELECT value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent "   \
+  "FROM rollup_meetings WHERE tenant_id = $1 AND dimension = '" dim "' AND day BETWEEN $2::date AND $3::date " \
+  "AND NOT (day BETWEEN " MQ_WHOLE_FROM " AND " MQ_WHOLE_TO ") "                                                \
+  "UNION ALL SELECT value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent "  \
+  "FROM rollup_meetings_monthly WHERE tenant_id = $1 AND dimension = '" dim "' AND month BETWEEN "            \
+  MQ_WHOLE_FROM " AND " MQ_WHOLE_TO ") r"
+
+/// Totals of the range as a JSON object.
+const char* totals_sql =
+    "SELECT json_build_object("
+    "'from', $2::text, 'to', $3::text, "
+    "'meetings', coalesce(sum(r.meetings), 0), 'closed', coalesce(sum(r.closed), 0), "
+    "'conversion_rate', round(coalesce(sum(r.closed)::numeric / nullif(sum(r.meetings), 0), 0), 4), "
+    "'classified', coalesce(sum(r.classified), 0), "
+    "'average_confidence', round(coalesce(sum(r.confidence_sum)::numeric / nullif(sum(r.classified), 0), 0), 4), "
+    "'sentiment', json_build_object('positive', coalesce(sum(r.positive), 0), 'neutral', coalesce(sum(r.neutral), 0), "
+    "'negative', coalesce(sum(r.negative), 0)), 'urgent', coalesce(sum(r.urgent), 0), "
+    "'classification_failures', (SELECT coalesce(sum(f.failures), 0) FROM rollup_failures f WHERE f.tenant_id = $1 "
+    "AND f.kind = 'classify_meeting' AND f.day BETWEEN $2::date AND $3::date), "
+    "'llm', (SELECT json_build_object('calls', coalesce(sum(l.calls), 0), 'tokens_in', coalesce(sum(l.tokens_in), 0), "
+    "'tokens_out', coalesce(sum(l.tokens_out), 0), 'cost_usd', coalesce(sum(l.cost_usd), 0)) FROM rollup_llm l "
+    "WHERE l.tenant_id = $1 AND l.day BETWEEN $2::date AND $3::date), "
+    "'deliveries', (SELECT coalesce(json_object_agg(x.state, x.n), '{}') FROM (SELECT d.state, sum(d.deliveries) n "
+    "FROM rollup_deliveries d WHERE d.tenant_id = $1 AND d.day BETWEEN $2::date AND $3::date GROUP BY d.state) x), "
+    "'documents', (SELECT coalesce(json_object_agg(x.status, x.n), '{}') FROM (SELECT d.status, sum(d.documents) n "
+    "FROM rollup_documents d WHERE d.tenant_id = $1 AND d.day BETWEEN $2::date AND $3::date GROUP BY d.status) x)"
+    ")::text " MQ_DIMENSION_BY_MONTH("all");
+
+/// The top $4 values of a dimension by meetings, as a JSON array (dimension name inline).
+std::string by_month(const std::string& dimension) {
+  std::string sql = MQ_DIMENSION_BY_MONTH("@");
+  for (auto at = sql.find("'@'"); at != std::string::npos; at = sql.find("'@'"))
+    sql.replace(at, 3, "'" + dimension + "'");
+  return sql;
+}
+
+std::string top_values(const char* dimension) {
+  return std::string("(SELECT coalesce(json_agg(x ORDER BY x.meetings DESC, x.value), '[]') FROM (SELECT r.value, "
+                     "sum(r.meetings) AS meetings, sum(r.closed) AS closed ") +
+         by_month(dimension) + " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) x)";
+}
+
+/// A dimension's distribution (count and share of classified meetings), as a JSON array.
+std::string distribution(const char* dimension) {
+  return std::string("(SELECT coalesce(json_agg(x ORDER BY x.meetings DESC, x.value), '[]') FROM (SELECT r.value, "
+                     "sum(r.meetings) AS meetings, round(sum(r.meetings)::numeric / nullif(sum(sum(r.meetings)) "
+                     "OVER (), 0), 4) AS share ") +
+         by_month(dimension) + " GROUP BY r.value) x)";
+}
+
+result<std::string> one_json(pg_session& s, const std::string& sql, const std::string& tenant, const kpi_query& q,
+                             bool with_limit) {
+  return guarded(s, [&](pqxx::connection& c) -> result<std::string> {
+    pqxx::nontransaction tx(c);
+    auto rows = with_limit ? tx.exec_params(sql, tenant, q.from, q.to, q.limit) : tx.exec_params(sql, tenant, q.from, q.to);
+    return std::string(rows[0][0].c_str());
+  });
+}
+
+}  // namespace
+
+result<std::string> kpis_summary(pg_session& s, const std::string& tenant, const kpi_query& q) {
+  return one_json(s, totals_sql, tenant, q, false);
+}
+
+result<std::string> kpis_overview(pg_session& s, const std::string& tenant, const kpi_query& q) {
+  const std::string sql = std::string("SELECT json_build_object('totals', (") + totals_sql + ")::json, " +
+                          "'top_business_sectors', " + top_values("business_sector") + ", 'top_products', " +
+                          top_values("product") + ", 'top_lead_sources', " + top_values("lead_source") +
+                          ", 'top_pain_points', " + top_values("pain_point") + ", 'purchase_stages', " +
+                          top_values("purchase_stage") + ")::text";
+  return one_json(s, sql, tenant, q, true);
+}
+
+result<std::string> kpis_sellers(pg_session& s, const std::string& tenant, const kpi_query& q) {
+  // Sentiment as a score: positive 1, neutral 0, negative -1, averaged over classified meetings.
+  return one_json(s,
+                  "SELECT json_build_object('from', $2::text, 'to', $3::text, 'sellers', coalesce(json_agg(x ORDER BY "
+                  "x.meetings DESC, x.seller), '[]'))::text FROM (SELECT r.value AS seller, sum(r.meetings) AS meetings, "
+                  "sum(r.closed) AS closed, round(sum(r.closed)::numeric / nullif(sum(r.meetings), 0), 4) AS conversion_rate, "
+                  "sum(r.classified) AS classified, round((sum(r.positive) - sum(r.negative))::numeric / "
+                  "nullif(sum(r.classified), 0), 4) AS average_sentiment " MQ_DIMENSION_BY_MONTH("seller")
+                  " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) x",
+                  tenant, q, true);
+}
+
+result<std::string> kpis_trends(pg_session& s, const std::string& tenant, const kpi_query& q) {
+  // The period is a trusted word (day, week or month), checked by the caller.
+  const std::string period = q.group_by == "week" || q.group_by == "month" ? q.group_by : "day";
+  return one_json(s,
+                  "SELECT json_build_object('from', $2::text, 'to', $3::text, 'group_by', '" + period +
+                      "', 'periods', coalesce(json_agg(x ORDER BY x.period), '[]'))::text FROM (SELECT "
+                      "date_trunc('" + period + "', r.day)::date::text AS period, sum(r.meetings) AS meetings, "
+                      "sum(r.closed) AS closed, sum(r.classified) AS classified, round(sum(r.confidence_sum)::numeric / "
+                      "nullif(sum(r.classified), 0), 4) AS average_confidence, sum(r.positive) AS positive, "
+                      "sum(r.negative) AS negative " MQ_DIMENSION("all") " GROUP BY 1) x",
+                  tenant, q, false);
+}
+
+result<std::string> kpis_engagement(pg_session& s, const std::string& tenant, const kpi_query& q) {
+  return one_json(s,
+                  "SELECT json_build_object('from', $2::text, 'to', $3::text, 'clients', coalesce(json_agg(x ORDER BY "
+                  "x.meetings DESC, x.client), '[]'), 'total_clients', (SELECT count(DISTINCT r.value) "
+                  MQ_DIMENSION("client") "))::text FROM (SELECT r.value AS client, sum(r.meetings) AS meetings, "
+                  "sum(r.closed) AS closed, count(DISTINCT r.day) AS active_days, max(r.day)::text AS last_meeting, "
+                  "round(sum(r.positive)::numeric / nullif(sum(r.classified), 0), 4) AS positive_share "
+                  MQ_DIMENSION("client") " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) x",
+                  tenant, q, true);
+}
+
+result<std::string> kpis_clients(pg_session& s, const std::string& tenant, const kpi_query& q) {
+  return one_json(s,
+                  "SELECT json_build_object('from', $2::text, 'to', $3::text, 'business_sector', " +
+                      distribution("business_sector") + ", 'company_size', " + distribution("company_size") +
+                      ", 'region', " + distribution("region") + ")::text",
+                  tenant, q, false);
+}
+
+}  // namespace mq::store

@@ -1,0 +1,244 @@
+// Analytics on the real services: synthetic meetings from `mqctl seed-data`, classified
+// by the offline provider, rolled up; every KPI checked against independent SQL over the
+// raw rows; incremental runs equal a full rebuild; scheduled rollups run once across
+// replicas; tenants kept apart; bad parameters refused.
+
+#include <gtest/gtest.h>
+
+#include "mq/core/json.hpp"
+#include "mq/core/time.hpp"
+#include "stack.hpp"
+
+namespace {
+
+using namespace mq;
+using namespace mq::test;
+
+struct Analytics : ::testing::Test {
+  void SetUp() override { MQ_REQUIRE_SERVICES(); }
+};
+
+/// Seeds `n` meetings for a new tenant `name` over `days` days; returns its key.
+std::string seed(stack& s, const std::string& name, int n, int days, int seed_value = 1) {
+  auto [status, out] = s.mqctl({"seed-data", "--tenant", name, "--meetings", std::to_string(n), "--days",
+                                std::to_string(days), "--seed", std::to_string(seed_value)});
+  EXPECT_EQ(status, 0) << out;
+  auto last = out.substr(0, out.find_last_not_of('\n') + 1);
+  return last.substr(last.rfind('\n') + 1);
+}
+
+void classify_all(stack& s, const std::string& key) {
+  auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto b = s.wait_batch(key, parse(r.body)["batch_id"].GetString(), std::chrono::seconds(120));
+  ASSERT_EQ(b["failed"].GetInt(), 0);
+}
+
+/// Runs a rollup through the API and waits for it; returns the task's result.
+rapidjson::Document rollup(stack& s, const std::string& key, const std::string& body = "{}") {
+  auto r = s.post(key, "/api/v1/analytics/rollups", body);
+  EXPECT_EQ(r.status, 202) << r.body;
+  auto t = s.wait_task(key, parse(r.body)["task_id"].GetString());
+  EXPECT_STREQ(t["status"].GetString(), "succeeded");
+  return parse(json::stringify(t["result"]));
+}
+
+/// A tenant `name` with `n` classified meetings over `days` days, rolled up once; then
+/// `more` meetings over `more_days` days added and classified (not yet rolled up).
+/// Returns its key.
+std::string rolled_up_then_grown(stack& s, const std::string& name, int n, int days, int more, int more_days) {
+  auto key = seed(s, name, n, days);
+  classify_all(s, key);
+  rollup(s, key);
+  seed(s, name, more, more_days, 7);
+  classify_all(s, key);
+  return key;
+}
+
+std::string tenant_of(stack& s, const std::string& name) {
+  return s.sql("SELECT id FROM tenants WHERE name = '" + name + "'");
+}
+
+/// Every rollup row of the tenant, as one text (to compare states).
+std::string snapshot(stack& s, const std::string& tenant) {
+  std::string out;
+  for (const char* table : {"rollup_meetings", "rollup_meetings_monthly", "rollup_failures", "rollup_llm", "rollup_deliveries", "rollup_documents"})
+    out += s.sql(std::string("SELECT coalesce(string_agg(x::text, ';' ORDER BY x::text), '') FROM ") + table +
+                 " x WHERE tenant_id = '" + tenant + "'") + "|";
+  return out;
+}
+
+const std::string range = "?from=2020-01-01&to=2029-12-31";
+
+TEST_F(Analytics, KpisMatchIndependentSqlOverTheRawRows) {
+  stack s;
+  auto key = seed(s, "acme", 800, 200);
+  ASSERT_FALSE(key.empty());
+  classify_all(s, key);
+  // One processed document counts too.
+  auto doc = http_call("POST", s.url("/api/v1/documents?title=faq"), "Preguntas frecuentes.\n\nEnvíos en 48 horas.",
+                       {"Authorization: Bearer " + key, "Content-Type: text/plain"});
+  ASSERT_EQ(doc.status, 202) << doc.body;
+  s.wait_task(key, parse(doc.body)["task_id"].GetString());
+  auto first = rollup(s, key);
+  EXPECT_TRUE(first["full"].GetBool()) << "the first run rebuilds";
+  EXPECT_GT(first["days_recomputed"].GetInt(), 100);
+  const auto t = tenant_of(s, "acme");
+  const std::string mine = "m.tenant_id = '" + t + "'";
+
+  auto k = parse(s.get(key, "/api/v1/kpis" + range).body);
+  EXPECT_EQ(k["meetings"].GetInt64(), 800);
+  EXPECT_EQ(k["closed"].GetInt64(), s.sql_count("SELECT count(*) FROM meetings m WHERE closed AND " + mine));
+  EXPECT_EQ(k["classified"].GetInt64(), 800);
+  EXPECT_NEAR(k["average_confidence"].GetDouble(),
+              std::stod(s.sql("SELECT avg(confidence_score) FROM classifications WHERE tenant_id = '" + t + "'")), 1e-4);
+  for (const char* sentiment : {"positive", "neutral", "negative"})
+    EXPECT_EQ(k["sentiment"][sentiment].GetInt64(),
+              s.sql_count(std::string("SELECT count(*) FROM classifications WHERE sentiment = '") + sentiment +
+                          "' AND tenant_id = '" + t + "'"))
+        << sentiment;
+  EXPECT_EQ(k["documents"]["completed"].GetInt64(), 1);
+  EXPECT_EQ(k["llm"]["calls"].GetInt64(), s.sql_count("SELECT coalesce(sum(calls), 0) FROM llm_usage WHERE tenant_id = '" + t + "'"));
+
+  // Sellers: meetings and closures each.
+  auto sellers = parse(s.get(key, "/api/v1/kpis/sellers/performance" + range + "&limit=100").body);
+  ASSERT_EQ(sellers["sellers"].Size(), 20u);
+  for (const auto& row : sellers["sellers"].GetArray()) {
+    const std::string name = row["seller"].GetString();
+    const std::string where = " FROM meetings m JOIN sellers x ON x.id = m.seller_id WHERE x.name = '" + name + "' AND " + mine;
+    EXPECT_EQ(row["meetings"].GetInt64(), s.sql_count("SELECT count(*)" + where)) << name;
+    EXPECT_EQ(row["closed"].GetInt64(), s.sql_count("SELECT count(*)" + where + " AND m.closed")) << name;
+  }
+
+  // Trends by month: meetings per month.
+  auto trends = parse(s.get(key, "/api/v1/kpis/meetings/trends" + range + "&group_by=month").body);
+  long long total = 0;
+  for (const auto& p : trends["periods"].GetArray()) {
+    const std::string month = p["period"].GetString();
+    EXPECT_EQ(p["meetings"].GetInt64(),
+              s.sql_count("SELECT count(*) FROM meetings m WHERE date_trunc('month', meeting_date)::date = '" + month +
+                          "' AND " + mine))
+        << month;
+    total += p["meetings"].GetInt64();
+  }
+  EXPECT_EQ(total, 800);
+
+  // Clients: sector distribution, and the most engaged client.
+  auto clients = parse(s.get(key, "/api/v1/kpis/clients/analysis" + range).body);
+  for (const auto& row : clients["business_sector"].GetArray())
+    EXPECT_EQ(row["meetings"].GetInt64(),
+              s.sql_count(std::string("SELECT count(*) FROM classifications WHERE business_sector = '") +
+                          row["value"].GetString() + "' AND tenant_id = '" + t + "'"));
+  auto engaged = parse(s.get(key, "/api/v1/kpis/clients/engagement" + range + "&limit=1").body);
+  ASSERT_EQ(engaged["clients"].Size(), 1u);
+  EXPECT_EQ(engaged["clients"][0]["meetings"].GetInt64(),
+            s.sql_count("SELECT max(n) FROM (SELECT count(*) n FROM meetings m WHERE " + mine + " GROUP BY client_id) x"));
+  EXPECT_EQ(engaged["total_clients"].GetInt64(),
+            s.sql_count("SELECT count(DISTINCT client_id) FROM meetings m WHERE " + mine));
+
+  // A range cutting months in two: whole months from the monthly rows, the edges by day.
+  const auto day = [](int ago) { return format_rfc3339(system_now() - std::chrono::hours(24 * ago)).substr(0, 10); };
+  const auto part = "?from=" + day(75) + "&to=" + day(9);
+  const auto between = " AND m.meeting_date BETWEEN '" + day(75) + "' AND '" + day(9) + "'";
+  auto cut = parse(s.get(key, "/api/v1/kpis" + part).body);
+  EXPECT_EQ(cut["meetings"].GetInt64(), s.sql_count("SELECT count(*) FROM meetings m WHERE " + mine + between));
+  EXPECT_EQ(cut["closed"].GetInt64(), s.sql_count("SELECT count(*) FROM meetings m WHERE m.closed AND " + mine + between));
+  auto cut_sellers = parse(s.get(key, "/api/v1/kpis/sellers/performance" + part + "&limit=100").body);
+  for (const auto& row : cut_sellers["sellers"].GetArray())
+    EXPECT_EQ(row["meetings"].GetInt64(),
+              s.sql_count("SELECT count(*) FROM meetings m JOIN sellers x ON x.id = m.seller_id WHERE x.name = '" +
+                          std::string(row["seller"].GetString()) + "' AND " + mine + between));
+
+  auto overview = parse(s.get(key, "/api/v1/kpis/overview" + range + "&limit=3").body);
+  EXPECT_EQ(overview["totals"]["meetings"].GetInt64(), 800);
+  EXPECT_LE(overview["top_business_sectors"].Size(), 3u);
+  EXPECT_GE(overview["top_business_sectors"].Size(), 1u);
+}
+
+TEST_F(Analytics, IncrementalRunsEqualAFullRebuildAndRunningTwiceChangesNothing) {
+  stack s;
+  // New meetings on old and new days after the first rollup; then one classification deleted.
+  auto key = rolled_up_then_grown(s, "acme", 300, 60, 120, 90);
+  const auto t = tenant_of(s, "acme");
+  auto victim = s.sql("SELECT meeting_id FROM classifications WHERE tenant_id = '" + t + "' ORDER BY meeting_id LIMIT 1");
+  EXPECT_EQ(s.del(key, "/api/v1/workers/classification/" + victim).status, 204);
+  auto inc = rollup(s, key);
+  EXPECT_FALSE(inc["full"].GetBool());
+  EXPECT_GT(inc["days_recomputed"].GetInt(), 0);
+  const auto incremental = snapshot(s, t);
+  auto again = rollup(s, key);
+  EXPECT_EQ(again["days_recomputed"].GetInt(), 0) << "nothing changed since";
+  EXPECT_TRUE(snapshot(s, t) == incremental) << "a second run changed the rollups";
+  auto full = rollup(s, key, R"({"full":true})");
+  EXPECT_TRUE(full["full"].GetBool());
+  EXPECT_TRUE(snapshot(s, t) == incremental) << "incremental and full rollups differ";
+  auto k = parse(s.get(key, "/api/v1/kpis" + range).body);
+  EXPECT_EQ(k["meetings"].GetInt64(), 420);
+  EXPECT_EQ(k["classified"].GetInt64(), 419);
+}
+
+TEST_F(Analytics, ARangedRunLeavesOtherChangedDaysForLater) {
+  stack s;
+  auto key = rolled_up_then_grown(s, "acme", 100, 30, 100, 30);
+  const auto t = tenant_of(s, "acme");
+  const auto today = format_rfc3339(system_now()).substr(0, 10);
+  auto part = rollup(s, key, R"({"from":")" + today + R"(","to":")" + today + R"("})");
+  EXPECT_LE(part["days_recomputed"].GetInt(), 1);
+  EXPECT_GT(part["days_left_dirty"].GetInt(), 0);
+  rollup(s, key);
+  const auto incremental = snapshot(s, t);
+  rollup(s, key, R"({"full":true})");
+  EXPECT_TRUE(snapshot(s, t) == incremental) << "incremental and full rollups differ";
+}
+
+TEST_F(Analytics, ScheduledRollupsRunOnceAcrossReplicas) {
+  stack s({.workers = 2, .env = {{"MQ_ANALYTICS_ROLLUP_EVERY_SECONDS", "2"}}});
+  auto a = seed(s, "acme", 50, 10);
+  seed(s, "globex", 50, 10, 2);
+  ASSERT_TRUE(eventually([&] { return s.sql_count("SELECT count(*) FROM rollup_slots") >= 3; }, std::chrono::seconds(30)));
+  ASSERT_TRUE(eventually([&] {
+    return s.sql_count("SELECT count(*) FROM tasks WHERE kind = 'rollup_analytics' AND status <> 'succeeded'") == 0;
+  }));
+  // Every slot was taken once and queued one rollup per tenant, not one per replica.
+  const auto slots = s.sql_count("SELECT count(*) FROM rollup_slots");
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM (SELECT DISTINCT slot FROM rollup_slots) x"), slots);
+  // A slot's requests are written in the transaction that took it (same now()): each
+  // request belongs to exactly one slot, and no tenant has two in one slot.
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM rollup_requests q WHERE scheduled AND "
+                        "(SELECT count(*) FROM rollup_slots x WHERE x.taken_at = q.created_at) <> 1"),
+            0);
+  EXPECT_LE(s.sql_count("SELECT coalesce(max(n), 0) FROM (SELECT tenant_id, created_at, count(*) n "
+                        "FROM rollup_requests WHERE scheduled GROUP BY 1, 2) x"),
+            1);
+  EXPECT_GE(s.sql_count("SELECT count(*) FROM rollup_requests WHERE scheduled"), 2);
+  ASSERT_TRUE(eventually([&] {
+    auto k = parse(s.get(a, "/api/v1/kpis" + range).body);
+    return k["meetings"].GetInt64() == 50;
+  }));
+}
+
+TEST_F(Analytics, TenantsAreApartAndBadParametersAreRefused) {
+  stack s;
+  auto a = seed(s, "acme", 60, 10);
+  auto b = s.create_tenant("globex");
+  classify_all(s, a);
+  rollup(s, a);
+  rollup(s, b);
+  EXPECT_EQ(parse(s.get(a, "/api/v1/kpis" + range).body)["meetings"].GetInt64(), 60);
+  EXPECT_EQ(parse(s.get(b, "/api/v1/kpis" + range).body)["meetings"].GetInt64(), 0);
+  EXPECT_EQ(parse(s.get(b, "/api/v1/kpis/sellers/performance" + range).body)["sellers"].Size(), 0u);
+  EXPECT_EQ(s.get(a, "/api/v1/kpis?from=2024-02-30").status, 400);
+  EXPECT_EQ(s.get(a, "/api/v1/kpis?from=2024-05-01&to=2024-04-01").status, 400);
+  EXPECT_EQ(s.get(a, "/api/v1/kpis/meetings/trends?group_by=year").status, 400);
+  EXPECT_EQ(s.get(a, "/api/v1/kpis/sellers/performance?limit=0").status, 400);
+  EXPECT_EQ(s.get(a, "/api/v1/kpis?from=1900-01-01&to=2100-01-01").status, 400) << "more than ten years";
+  EXPECT_EQ(s.post(a, "/api/v1/analytics/rollups", R"({"from":"2024-13-01"})").status, 422);
+  EXPECT_EQ(s.post(a, "/api/v1/analytics/rollups", R"({"from":"2024-05-02","to":"2024-05-01"})").status, 422);
+  EXPECT_EQ(s.post(a, "/api/v1/analytics/rollups", R"({"weekly":true})").status, 422);
+  // Without a range the answer is the year up to today.
+  auto k = parse(s.get(a, "/api/v1/kpis").body);
+  EXPECT_EQ(k["to"].GetString(), format_rfc3339(system_now()).substr(0, 10));
+  EXPECT_EQ(k["meetings"].GetInt64(), 60);
+}
+
+}  // namespace
