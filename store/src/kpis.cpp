@@ -21,8 +21,9 @@ namespace {
 /// twelve rows per value.
 #define MQ_DIMENSION_BY_MONTH(dim)                                                                          \
   "FROM (SELECT value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent "   \
-  "FROM rollup_meetings WHERE tenant_id = $1 AND dimension = '" dim "' AND day BETWEEN $2::date AND $3::date " \
-  "AND NOT (day BETWEEN " MQ_WHOLE_FROM " AND " MQ_WHOLE_TO ") "                                                \
+  "FROM rollup_meetings WHERE tenant_id = $1 AND dimension = '" dim "' AND "                                  \
+  "(day BETWEEN $2::date AND least($3::date, " MQ_WHOLE_FROM " - 1) "                                           \
+  "OR day BETWEEN greatest($2::date, " MQ_WHOLE_TO " + 1) AND $3::date) "                                       \
   "UNION ALL SELECT value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent "  \
   "FROM rollup_meetings_monthly WHERE tenant_id = $1 AND dimension = '" dim "' AND month BETWEEN "            \
   MQ_WHOLE_FROM " AND " MQ_WHOLE_TO ") r"

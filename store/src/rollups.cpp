@@ -123,6 +123,9 @@ result<rollup_outcome> run_rollup(pg_session& s, const std::string& tenant, cons
         if (std::string(sql).rfind("INSERT", 0) == 0) out.rows += r.affected_rows();
       }
       tx.exec_params("DELETE FROM rollup_dirty WHERE tenant_id = $1 AND day = ANY($2::date[])", tenant, list);
+      // After a large rewrite, fresh statistics keep the KPI reads on their indexes
+      // (autovacuum would get there, later).
+      if (days.size() > 31) tx.exec("ANALYZE rollup_meetings, rollup_meetings_monthly");
     }
     out.left_dirty = tx.exec_params("SELECT count(*) FROM rollup_dirty WHERE tenant_id = $1", tenant)[0][0].as<long long>();
     // The watermark may move once every change before it is recomputed or marked dirty:
