@@ -4,7 +4,6 @@
 #include "mq/config/config.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
-#include "mq/core/time.hpp"
 #include "mq/llm/curl_engine.hpp"
 
 namespace mq::campaigns {
@@ -13,17 +12,6 @@ namespace {
 using std::chrono::milliseconds;
 
 bool retryable_status(long s) { return s == 408 || s == 425 || s == 429 || s >= 500; }
-
-std::optional<milliseconds> retry_after(const llm::http_reply& r) {
-  const auto v = r.header("retry-after");
-  if (v.empty()) return std::nullopt;
-  if (v.find_first_not_of("0123456789") == std::string::npos && v.size() < 9) return milliseconds(std::stoll(v) * 1000);
-  if (auto t = parse_http_date(v)) {
-    const auto d = std::chrono::duration_cast<milliseconds>(*t - system_now());
-    return d.count() > 0 ? d : milliseconds(0);
-  }
-  return std::nullopt;
-}
 
 class webhook_channel final : public channel {
  public:
@@ -61,7 +49,7 @@ class webhook_channel final : public channel {
         out.state = send_state::sent;
       } else {
         out.state = retryable_status(r.status) ? send_state::retry : send_state::failed;
-        out.retry_after = retry_after(r);
+        out.retry_after = llm::parse_retry_after(r.header("retry-after"));
         auto snippet = r.body.substr(0, 200);
         out.err = make_error(out.state == send_state::retry ? errc::delivery_deferred : errc::delivery_refused,
                              "the webhook answered HTTP " + std::to_string(r.status) +

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "mq/core/http_server.hpp"
+#include "mq/core/time.hpp"
 
 namespace mq::llm {
 namespace {
@@ -336,6 +337,19 @@ void curl_engine::stop() {
   }
   impl_->wake();
   if (impl_->thread.joinable()) impl_->thread.join();
+}
+
+std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& v) {
+  if (v.empty()) return std::nullopt;
+  char* end = nullptr;
+  double secs = std::strtod(v.c_str(), &end);
+  if (end != v.c_str() && *end == '\0' && secs >= 0)
+    return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
+  if (auto when = parse_http_date(v)) {
+    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(*when - system_now());
+    return d.count() > 0 ? d : std::chrono::milliseconds(0);
+  }
+  return std::nullopt;
 }
 
 }  // namespace mq::llm

@@ -14,19 +14,6 @@
 namespace mq::llm {
 namespace {
 
-std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& v) {
-  if (v.empty()) return std::nullopt;
-  char* end = nullptr;
-  double secs = std::strtod(v.c_str(), &end);
-  if (end != v.c_str() && *end == '\0' && secs >= 0)
-    return std::chrono::milliseconds(static_cast<long long>(secs * 1000));
-  if (auto when = parse_http_date(v)) {
-    auto d = std::chrono::duration_cast<std::chrono::milliseconds>(*when - system_now());
-    return d.count() > 0 ? d : std::chrono::milliseconds(0);
-  }
-  return std::nullopt;
-}
-
 /// The provider's error object: message and code (or type).
 std::pair<std::string, std::string> provider_error(const std::string& body) {
   auto doc = json::parse(body);

@@ -13,10 +13,12 @@ namespace {
 
 using campaign = schemas::campaign_record;
 
-/// The tenant's campaign, locked for a change; nullopt when there is none.
-std::optional<campaign> lock_campaign(pqxx::work& tx, const std::string& tenant, std::int64_t id) {
-  auto rows = tx.exec_params("SELECT " MQ_CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.tenant_id = $1 AND c.id = $2 "
-                             "FOR UPDATE",
+/// The tenant's campaign with its counts (locked for a change with `lock`); nullopt when
+/// the tenant has none by that id.
+std::optional<campaign> read_campaign(pqxx::transaction_base& tx, const std::string& tenant, std::int64_t id,
+                                      bool lock = false) {
+  auto rows = tx.exec_params(std::string("SELECT " MQ_CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.tenant_id = $1 "
+                                         "AND c.id = $2") + (lock ? " FOR UPDATE" : ""),
                              tenant, static_cast<long long>(id));
   if (rows.empty()) return std::nullopt;
   std::vector<campaign> one{campaign_from_row(rows[0])};
@@ -24,12 +26,8 @@ std::optional<campaign> lock_campaign(pqxx::work& tx, const std::string& tenant,
   return one[0];
 }
 
-std::optional<campaign> read_campaign(pqxx::transaction_base& tx, std::int64_t id) {
-  auto rows = tx.exec_params("SELECT " MQ_CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.id = $1", static_cast<long long>(id));
-  if (rows.empty()) return std::nullopt;
-  std::vector<campaign> one{campaign_from_row(rows[0])};
-  add_counts(tx, one);
-  return one[0];
+std::optional<campaign> lock_campaign(pqxx::work& tx, const std::string& tenant, std::int64_t id) {
+  return read_campaign(tx, tenant, id, true);
 }
 
 /// "" for an absent or cleared optional text, which the SQL reads as NULLIF($n, '').
@@ -93,9 +91,7 @@ result<std::optional<campaign>> get_campaign(pg_session& s, const std::string& t
   using out = std::optional<campaign>;
   return guarded(s, [&](pqxx::connection& c) -> result<out> {
     pqxx::work tx(c);
-    auto found = read_campaign(tx, id);
-    if (!found || found->tenant_id != tenant) return out{};
-    return found;
+    return read_campaign(tx, tenant, id);
   });
 }
 
@@ -152,7 +148,7 @@ result<std::optional<campaign_change>> update_campaign(pg_session& s, const std:
           "ELSE 'sending' END WHERE id = $1",
           static_cast<long long>(id), change.start_task->id);
     }
-    change.campaign = *read_campaign(tx, id);
+    change.campaign = *read_campaign(tx, tenant, id);
     tx.commit();
     return out{std::move(change)};
   });
@@ -253,7 +249,7 @@ result<std::optional<campaign_change>> send_campaign(pg_session& s, const std::s
         "UPDATE campaigns SET batch_id = $2, start_task_id = $3, updated_at = now(), "
         "status = CASE WHEN schedule_at > now() THEN 'scheduled' ELSE 'sending' END WHERE id = $1",
         static_cast<long long>(id), batch_id, change.start_task->id);
-    change.campaign = *read_campaign(tx, id);
+    change.campaign = *read_campaign(tx, tenant, id);
     tx.commit();
     return out{std::move(change)};
   });
@@ -284,7 +280,7 @@ result<std::optional<campaign_cancelled>> cancel_campaign(pg_session& s, const s
         settle_batch_total(tx, *found->batch_id);
       }
     }
-    r.campaign = *read_campaign(tx, id);
+    r.campaign = *read_campaign(tx, tenant, id);
     r.in_flight = r.campaign.counts.sending;
     tx.commit();
     return out{std::move(r)};

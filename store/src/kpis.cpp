@@ -16,20 +16,20 @@ namespace {
 #define MQ_WHOLE_FROM "(date_trunc('month', $2::date - 1) + interval '1 month')::date"
 #define MQ_WHOLE_TO "(date_trunc('month', $3::date + 1) - interval '1 day')::date"
 
-/// The same rows (alias r), read as whole months from rollup_meetings_monthly and only
-/// the days of partial months at the range's edges from rollup_meetings: a year is about
-/// twelve rows per value.
-#define MQ_DIMENSION_BY_MONTH(dim)                                                                          \
-  "FROM (SELECT value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent "   \
-  "FROM rollup_meetings WHERE tenant_id = $1 AND dimension = '" dim "' AND "                                  \
-  "(day BETWEEN $2::date AND least($3::date, " MQ_WHOLE_FROM " - 1) "                                           \
-  "OR day BETWEEN greatest($2::date, " MQ_WHOLE_TO " + 1) AND $3::date) "                                       \
-  "UNION ALL SELECT value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent "  \
-  "FROM rollup_meetings_monthly WHERE tenant_id = $1 AND dimension = '" dim "' AND month BETWEEN "            \
-  MQ_WHOLE_FROM " AND " MQ_WHOLE_TO ") r"
+/// The rows of `dimension` within the range (alias r), read as whole months from
+/// rollup_meetings_monthly and only the days of partial months at the range's edges from
+/// rollup_meetings: a year is about twelve rows per value. `dimension` is a trusted word.
+std::string by_month(const std::string& dimension) {
+  const std::string columns = "value, meetings, closed, classified, confidence_sum, positive, neutral, negative, urgent";
+  return "FROM (SELECT " + columns + " FROM rollup_meetings WHERE tenant_id = $1 AND dimension = '" + dimension +
+         "' AND (day BETWEEN $2::date AND least($3::date, " MQ_WHOLE_FROM " - 1) OR day BETWEEN greatest($2::date, "
+         MQ_WHOLE_TO " + 1) AND $3::date) UNION ALL SELECT " + columns +
+         " FROM rollup_meetings_monthly WHERE tenant_id = $1 AND dimension = '" + dimension +
+         "' AND month BETWEEN " MQ_WHOLE_FROM " AND " MQ_WHOLE_TO ") r";
+}
 
 /// Totals of the range as a JSON object.
-const char* totals_sql =
+const std::string totals_sql =
     "SELECT json_build_object("
     "'from', $2::text, 'to', $3::text, "
     "'meetings', coalesce(sum(r.meetings), 0), 'closed', coalesce(sum(r.closed), 0), "
@@ -47,16 +47,9 @@ const char* totals_sql =
     "FROM rollup_deliveries d WHERE d.tenant_id = $1 AND d.day BETWEEN $2::date AND $3::date GROUP BY d.state) x), "
     "'documents', (SELECT coalesce(json_object_agg(x.status, x.n), '{}') FROM (SELECT d.status, sum(d.documents) n "
     "FROM rollup_documents d WHERE d.tenant_id = $1 AND d.day BETWEEN $2::date AND $3::date GROUP BY d.status) x)"
-    ")::text " MQ_DIMENSION_BY_MONTH("all");
+    ")::text " + by_month("all");
 
-/// The top $4 values of a dimension by meetings, as a JSON array (dimension name inline).
-std::string by_month(const std::string& dimension) {
-  std::string sql = MQ_DIMENSION_BY_MONTH("@");
-  for (auto at = sql.find("'@'"); at != std::string::npos; at = sql.find("'@'"))
-    sql.replace(at, 3, "'" + dimension + "'");
-  return sql;
-}
-
+/// The top $4 values of a dimension by meetings, as a JSON array.
 std::string top_values(const char* dimension) {
   return std::string("(SELECT coalesce(json_agg(x ORDER BY x.meetings DESC, x.value), '[]') FROM (SELECT r.value, "
                      "sum(r.meetings) AS meetings, sum(r.closed) AS closed ") +
@@ -87,7 +80,7 @@ result<std::string> kpis_summary(pg_session& s, const std::string& tenant, const
 }
 
 result<std::string> kpis_overview(pg_session& s, const std::string& tenant, const kpi_query& q) {
-  const std::string sql = std::string("SELECT json_build_object('totals', (") + totals_sql + ")::json, " +
+  const std::string sql = "SELECT json_build_object('totals', (" + totals_sql + ")::json, " +
                           "'top_business_sectors', " + top_values("business_sector") + ", 'top_products', " +
                           top_values("product") + ", 'top_lead_sources', " + top_values("lead_source") +
                           ", 'top_pain_points', " + top_values("pain_point") + ", 'purchase_stages', " +
@@ -102,8 +95,8 @@ result<std::string> kpis_sellers(pg_session& s, const std::string& tenant, const
                   "x.meetings DESC, x.seller), '[]'))::text FROM (SELECT r.value AS seller, sum(r.meetings) AS meetings, "
                   "sum(r.closed) AS closed, round(sum(r.closed)::numeric / nullif(sum(r.meetings), 0), 4) AS conversion_rate, "
                   "sum(r.classified) AS classified, round((sum(r.positive) - sum(r.negative))::numeric / "
-                  "nullif(sum(r.classified), 0), 4) AS average_sentiment " MQ_DIMENSION_BY_MONTH("seller")
-                  " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) x",
+                  "nullif(sum(r.classified), 0), 4) AS average_sentiment " + by_month("seller") +
+                      " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) x",
                   tenant, q, true);
 }
 

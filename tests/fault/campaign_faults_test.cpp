@@ -45,9 +45,7 @@ TEST_F(CampaignFaults, KilledAfterAWebhookWentOutTheCampaignStillReachesEveryone
   o.workers = 0;
   stack s(o);
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Crash","channel":"webhook","template":"Hola {{first_name}}"})");
-  add_recipients(s, key, id, n);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Crash","channel":"webhook","template":"Hola {{first_name}}"})", n);
   crash_after_send(s, 60);
   const auto crashed_at = clock_type::now();
   ASSERT_LT(hooks.requests(), static_cast<std::size_t>(n)) << "the crash came after the whole campaign";
@@ -80,9 +78,7 @@ TEST_F(CampaignFaults, KilledAfterAnEmailWentOutNoRecipientGetsItTwice) {
   o.workers = 0;
   stack s(o);
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Crash","channel":"smtp","subject":"Hola","template":"Hola {{first_name}}"})");
-  add_recipients(s, key, id, n);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Crash","channel":"smtp","subject":"Hola","template":"Hola {{first_name}}"})", n);
   crash_after_send(s, 30);
   const auto crashed_at = clock_type::now();
   s.start_worker();

@@ -38,6 +38,18 @@ void expect_each_once(const webhook_receiver& hooks, int n, const std::string& p
   }
 }
 
+/// `n` messages arrived, paced at 2 per second with one second's worth at once: the i-th
+/// about (i - 1) / 2 s after the first, whichever replica sent it.
+void expect_two_per_second(const webhook_receiver& hooks, std::size_t n) {
+  auto got = hooks.all();
+  ASSERT_EQ(got.size(), n);
+  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
+  for (std::size_t i = 2; i < got.size(); ++i) {
+    auto gap = std::chrono::duration_cast<milliseconds>(got[i].at - got[0].at).count();
+    EXPECT_GE(gap, static_cast<long long>(i - 1) * 500 - 150) << "message " << i;
+  }
+}
+
 TEST_F(Campaigns, CreateReadChangeListAndDelete) {
   webhook_receiver hooks;
   smtp_sink mail;
@@ -225,9 +237,7 @@ TEST_F(Campaigns, RescheduledOrCancelledBeforeItsTimeItSendsNothingEarly) {
   stack s(campaign_stack(hooks, mail));
   auto key = s.create_tenant("acme");
   const auto at = format_rfc3339(system_now() + std::chrono::hours(1));
-  auto id = create_campaign(s, key, R"({"name":"Later","channel":"webhook","template":"x","schedule_at":")" + at + R"("})");
-  add_recipients(s, key, id, 3);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Later","channel":"webhook","template":"x","schedule_at":")" + at + R"("})", 3);
   // Moved to now: a new start task replaces the old one and it goes out.
   auto moved = put(s, key, path(id), R"({"schedule_at":null})");
   ASSERT_EQ(moved.status, 200) << moved.body;
@@ -253,9 +263,7 @@ TEST_F(Campaigns, CancelMidSendStopsWhatWasNotYetSent) {
   smtp_sink mail;
   stack s(campaign_stack(hooks, mail));
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Big","channel":"webhook","template":"Hola {{first_name}}","rate_per_minute":600})");
-  add_recipients(s, key, id, 60);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Big","channel":"webhook","template":"Hola {{first_name}}","rate_per_minute":600})", 60);
   ASSERT_TRUE(eventually([&] { return hooks.requests() >= 5; }, std::chrono::seconds(30)));
   auto r = s.post(key, path(id, "/cancel"));
   ASSERT_EQ(r.status, 200) << r.body;
@@ -283,19 +291,9 @@ TEST_F(Campaigns, SendRatesHoldAcrossReplicas) {
   s.start_worker();
   s.wait_consumers(2);
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Slow","channel":"webhook","template":"x","rate_per_minute":120})");
-  add_recipients(s, key, id, 8);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Slow","channel":"webhook","template":"x","rate_per_minute":120})", 8);
   wait_settled(s, key, id);
-  auto got = hooks.all();
-  ASSERT_EQ(got.size(), 8u);
-  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
-  // 2 per second with one second at once: the i-th message goes about (i - 1) / 2 s after
-  // the first, whichever replica sends it.
-  for (std::size_t i = 2; i < got.size(); ++i) {
-    auto gap = std::chrono::duration_cast<milliseconds>(got[i].at - got[0].at).count();
-    EXPECT_GE(gap, static_cast<long long>(i - 1) * 500 - 150) << "message " << i;
-  }
+  expect_two_per_second(hooks, 8);
 }
 
 TEST_F(Campaigns, AChannelsRateHoldsForAllItsCampaignsTogether) {
@@ -311,13 +309,7 @@ TEST_F(Campaigns, AChannelsRateHoldsForAllItsCampaignsTogether) {
   send_campaign(s, key, second);
   wait_settled(s, key, first);
   wait_settled(s, key, second);
-  auto got = hooks.all();
-  ASSERT_EQ(got.size(), 8u);
-  std::sort(got.begin(), got.end(), [](const auto& a, const auto& b) { return a.at < b.at; });
-  for (std::size_t i = 2; i < got.size(); ++i) {
-    auto gap = std::chrono::duration_cast<milliseconds>(got[i].at - got[0].at).count();
-    EXPECT_GE(gap, static_cast<long long>(i - 1) * 500 - 150) << "message " << i;
-  }
+  expect_two_per_second(hooks, 8);
 }
 
 TEST_F(Campaigns, AReceiverAnswering500ThenOkGetsEachMessageOnceInEffect) {
@@ -331,9 +323,7 @@ TEST_F(Campaigns, AReceiverAnswering500ThenOkGetsEachMessageOnceInEffect) {
   });
   stack s(campaign_stack(hooks, mail));
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Flaky","channel":"webhook","template":"Hola {{first_name}}"})");
-  add_recipients(s, key, id, 10);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Flaky","channel":"webhook","template":"Hola {{first_name}}"})", 10);
   auto a = wait_settled(s, key, id);
   EXPECT_EQ(a["sent"].GetInt(), 9);
   EXPECT_EQ(a["failed"].GetInt(), 1);
@@ -364,9 +354,7 @@ TEST_F(Campaigns, EmailGoesThroughSmtpOncePerRecipient) {
   });
   stack s(campaign_stack(hooks, mail));
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Mail","channel":"smtp","subject":"Hola {{first_name}} 👋","template":"Tu plan {{plan}} está listo.\nSaludos"})");
-  add_recipients(s, key, id, 12);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Mail","channel":"smtp","subject":"Hola {{first_name}} 👋","template":"Tu plan {{plan}} está listo.\nSaludos"})", 12);
   auto a = wait_settled(s, key, id);
   EXPECT_EQ(a["sent"].GetInt(), 11);
   EXPECT_EQ(a["failed"].GetInt(), 1);
@@ -396,9 +384,7 @@ TEST_F(Campaigns, AnEmailWhoseFateIsUnknownIsNeverResent) {
   });
   stack s(campaign_stack(hooks, mail));
   auto key = s.create_tenant("acme");
-  auto id = create_campaign(s, key, R"({"name":"Mail","channel":"smtp","template":"Hola {{first_name}}"})");
-  add_recipients(s, key, id, 4);
-  send_campaign(s, key, id);
+  auto id = sent_campaign(s, key, R"({"name":"Mail","channel":"smtp","template":"Hola {{first_name}}"})", 4);
   auto a = wait_settled(s, key, id);
   EXPECT_EQ(a["sent"].GetInt(), 3);
   EXPECT_EQ(a["unknown"].GetInt(), 1);

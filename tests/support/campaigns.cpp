@@ -39,6 +39,13 @@ rapidjson::Document send_campaign(stack& s, const std::string& key, long long ca
   return parse(r.body);
 }
 
+long long sent_campaign(stack& s, const std::string& key, const std::string& body, int n, const std::string& prefix) {
+  const auto id = create_campaign(s, key, body);
+  add_recipients(s, key, id, n, prefix);
+  send_campaign(s, key, id);
+  return id;
+}
+
 rapidjson::Document wait_settled(stack& s, const std::string& key, long long campaign, std::chrono::seconds timeout) {
   rapidjson::Document last;
   const bool settled = eventually(

@@ -28,6 +28,11 @@ void add_recipients(stack& s, const std::string& key, long long campaign, int n,
 /// POST .../send; returns the 202 body.
 rapidjson::Document send_campaign(stack& s, const std::string& key, long long campaign);
 
+/// A campaign created from `body` with `n` recipients (as add_recipients) and sent;
+/// returns its id.
+long long sent_campaign(stack& s, const std::string& key, const std::string& body, int n,
+                        const std::string& prefix = "r");
+
 /// Waits until the campaign has nothing pending or being sent; returns its analytics.
 rapidjson::Document wait_settled(stack& s, const std::string& key, long long campaign,
                                  std::chrono::seconds timeout = std::chrono::seconds(60));

@@ -39,11 +39,13 @@ void cache_then_ack(job_pointer self, actors::cache_entries entries, job_end end
 
 /// Publishes `m` with a confirm, then runs `then(confirmed)` in the job.
 void publish_then(job_pointer self, queues::outgoing m, std::function<void(bool)> then) {
-  self->state.on_published = std::move(then);
-  auto me = caf::actor_cast<caf::actor>(self);
-  self->state.ctx->publisher->publish({std::move(m)}, [me](status st) {
-    caf::anon_send(me, actors::published_atom::value, st.ok());
-  });
+  auto publisher = self->state.ctx->publisher;
+  resume_with<bool>(
+      self,
+      [publisher, m = std::move(m)](std::function<void(bool)> confirmed) mutable {
+        publisher->publish({std::move(m)}, [confirmed](status st) { confirmed(st.ok()); });
+      },
+      std::move(then));
 }
 
 /// Publishes `env` to the delay tier that fits `remaining`, then runs `then(ok)`.
@@ -255,6 +257,14 @@ store::completion completion_for(job_pointer self, schemas::task_status status, 
   return c;
 }
 
+void hold_or_defer(job_pointer self, milliseconds wait, std::function<void()> again, schemas::task_status status,
+                   const error* last) {
+  if (wait <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms)) return retry_later(self, wait, std::move(again));
+  if (status == schemas::task_status::queued)
+    log::info("job", "deferred by the rate limit", log_ctx(self), {{"wait_ms", std::to_string(wait.count())}});
+  defer(self, wait, status, last);
+}
+
 void defer(job_pointer self, milliseconds delay, schemas::task_status status, const error* last) {
   auto c = completion_for(self, status, last);
   c.retry_in_ms = delay.count();
@@ -281,10 +291,6 @@ caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
       [self](actors::retry_atom) {
         auto fn = std::move(self->state.on_retry);
         if (fn) fn();
-      },
-      [self](actors::published_atom, bool ok) {
-        auto fn = std::move(self->state.on_published);
-        if (fn) fn(ok);
       },
       [self](actors::resume_atom) {
         auto fn = std::move(self->state.on_resume);

@@ -30,12 +30,8 @@ void send(job_pointer self, std::shared_ptr<call_state> s);
 /// Goes now, waits holding the delivery, or defers the job, as the wait demands.
 void wait_then(job_pointer self, std::int64_t estimate, std::function<void()> go, std::int64_t wait_ms) {
   if (wait_ms <= 0) return go();
-  const milliseconds wait(wait_ms);
-  if (wait <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
-    return retry_later(self, wait, [self, estimate, go] { after_limits(self, estimate, go); });
-  log::info("llm", "deferred by the rate limit", {{}, self->state.envelope.task_id, {}},
-            {{"wait_ms", std::to_string(wait_ms)}});
-  defer(self, wait, schemas::task_status::queued, nullptr);
+  hold_or_defer(self, milliseconds(wait_ms), [self, estimate, go] { after_limits(self, estimate, go); },
+                schemas::task_status::queued, nullptr);
 }
 
 void admit(job_pointer self, std::shared_ptr<call_state> s) {
@@ -53,7 +49,6 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
   self->request(ctx.llm, caf::infinite, actors::chat_atom::value, s->req)
       .then(
           [self, s](llm::chat_outcome& out) {
-            const auto& ctx = *self->state.ctx;
             auto& usage = self->state.usage;
             ++usage.calls;
             const auto& tenant = self->state.envelope.tenant_id;
@@ -75,9 +70,7 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
             auto last = err;
             const auto delay = next_call_in(self, ++self->state.failed_calls, last, out.retry_after);
             if (!delay) return s->done(last);
-            if (*delay <= milliseconds(ctx.llm_cfg.hold_max_ms))
-              return retry_later(self, *delay, [self, s] { admit(self, s); });
-            defer(self, *delay, schemas::task_status::retrying, &err);
+            hold_or_defer(self, *delay, [self, s] { admit(self, s); }, schemas::task_status::retrying, &err);
           },
           [self, s](caf::error& e) {
             s->done(make_error(errc::internal, "LLM actor failed", self->system().render(e)));

@@ -83,9 +83,7 @@ void retry_send(job_pointer self, delivery_ptr d, const campaigns::send_result& 
   const auto delay = llm::retry_delay(d->sends, milliseconds(cfg.backoff_base_ms), milliseconds(cfg.backoff_max_ms),
                                       r.retry_after, jitter());
   auto wait = [self, d, delay, err] {
-    if (delay.count() <= self->state.ctx->llm_cfg.hold_max_ms)
-      return retry_later(self, delay, [self, d] { send(self, d); });
-    defer(self, delay, schemas::task_status::retrying, &err);
+    hold_or_defer(self, delay, [self, d] { send(self, d); }, schemas::task_status::retrying, &err);
   };
   if (d->channel->idempotent()) return wait();
   // Nothing was handed over: back to pending, so a crash before the retry does not
@@ -144,10 +142,8 @@ void after_rates(job_pointer self, const delivery_ptr& d, std::function<void()> 
       .then(
           [self, d, go](std::int64_t wait_ms) {
             if (wait_ms <= 0) return go();
-            const milliseconds wait(wait_ms);
-            if (wait.count() <= self->state.ctx->llm_cfg.hold_max_ms)
-              return retry_later(self, wait, [self, d, go] { after_rates(self, d, go); });
-            defer(self, wait, schemas::task_status::queued, nullptr);
+            hold_or_defer(self, milliseconds(wait_ms), [self, d, go] { after_rates(self, d, go); },
+                          schemas::task_status::queued, nullptr);
           },
           [go](caf::error&) { go(); });
 }

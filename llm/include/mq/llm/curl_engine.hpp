@@ -43,6 +43,10 @@ struct http_reply {
   }
 };
 
+/// A Retry-After header: seconds (fractions allowed) or an HTTP-date (0 once past);
+/// nullopt when absent or unreadable.
+std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& value);
+
 /// Many HTTP calls in flight on one thread through libcurl's multi socket interface (epoll): no
 /// thread per call. Connections are kept alive and reused; HTTP/2 is multiplexed where
 /// the server offers it. Connect and total timeouts are curl's; first-byte and idle

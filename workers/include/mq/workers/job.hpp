@@ -75,7 +75,6 @@ struct job_state : delivery_owner {
   int failed_calls = 0;              ///< Failed LLM calls over all attempts (the retry budget spent).
   schemas::llm_usage usage;          ///< Calls and tokens of this attempt.
   std::function<void()> on_retry;    ///< What the next retry message runs.
-  std::function<void(bool)> on_published;  ///< What a publish confirmation runs.
   std::function<void()> on_resume;   ///< What a resume message (from outside the actors) runs.
   static inline const char* name = "job";
 };
@@ -103,6 +102,12 @@ std::mt19937& jitter();
 
 /// Runs `fn` after `delay` on the job.
 void retry_later(job_pointer self, std::chrono::milliseconds delay, std::function<void()> fn);
+
+/// Waits `wait` before running `again`: holding the delivery when the wait is at most
+/// llm.hold_max_ms, otherwise deferring the job by `wait` as `status` (queued when our
+/// own rate limit holds it, retrying after a fault `last`).
+void hold_or_defer(job_pointer self, std::chrono::milliseconds wait, std::function<void()> again,
+                   schemas::task_status status, const error* last);
 
 /// Ends the attempt without an outcome: records the task as `status` (retrying after a
 /// fault, with `last`; queued when our own rate limit deferred it) due in `delay`, sends
