@@ -147,7 +147,7 @@ void update(services& s, const call_ptr& c) {
   auto f = read_fields(s, c, *doc);
   if (!f) return;
   s.with_db(c, [&s, c, id = *id, f = std::move(*f)](store::pg_session& db) {
-    auto before = store::get_campaign(db, c->tenant, id);
+    auto before = store::get_campaign(db, c->tenant, id, false);
     if (!before) return c->fail(before.err());
     if (!*before) return c->fail(no_campaign(id));
     // A new template or subject must fit every recipient already added.
@@ -217,16 +217,14 @@ void add_recipients(services& s, const call_ptr& c) {
   auto doc = read_body(c, "requests/campaign_recipients");
   if (!doc) return;
   s.with_db(c, [&s, c, id = *id, doc = std::make_shared<rapidjson::Document>(std::move(*doc))](store::pg_session& db) {
-    auto found = store::get_campaign(db, c->tenant, id);
+    auto found = store::get_campaign(db, c->tenant, id, false);
     if (!found) return c->fail(found.err());
     if (!*found) return c->fail(no_campaign(id));
     const auto& campaign = **found;
+    auto required = required_attributes(campaign.template_text, campaign.subject);
+    if (!required) return c->fail(required.err());
     std::vector<campaigns::placeholder> placeholders;
-    for (const auto* text : {&campaign.template_text, campaign.subject ? &*campaign.subject : nullptr}) {
-      if (!text) continue;
-      auto ps = campaigns::parse_template(*text);
-      if (ps) placeholders.insert(placeholders.end(), ps->begin(), ps->end());
-    }
+    for (auto& name : *required) placeholders.push_back({std::move(name), std::nullopt});
     std::vector<store::recipient_input> inputs;
     json::writer problems;
     problems.begin_array();
@@ -295,7 +293,7 @@ void send(services& s, const call_ptr& c) {
   auto id = campaign_id(c);
   if (!id) return;
   s.with_db(c, [&s, c, id = *id](store::pg_session& db) {
-    auto found = store::get_campaign(db, c->tenant, id);
+    auto found = store::get_campaign(db, c->tenant, id, false);
     if (!found) return c->fail(found.err());
     if (!*found) return c->fail(no_campaign(id));
     if (!s.cfg.campaigns.configured((*found)->channel))

@@ -13,16 +13,17 @@ namespace {
 
 using campaign = schemas::campaign_record;
 
-/// The tenant's campaign with its counts (locked for a change with `lock`); nullopt when
-/// the tenant has none by that id.
+/// The tenant's campaign with its counts (locked for a change with `lock`; without counts,
+/// and so without the derived `completed`, unless `counts`); nullopt when the tenant has
+/// none by that id.
 std::optional<campaign> read_campaign(pqxx::transaction_base& tx, const std::string& tenant, std::int64_t id,
-                                      bool lock = false) {
+                                      bool lock = false, bool counts = true) {
   auto rows = tx.exec_params(std::string("SELECT " MQ_CAMPAIGN_COLUMNS " FROM campaigns c WHERE c.tenant_id = $1 "
                                          "AND c.id = $2") + (lock ? " FOR UPDATE" : ""),
                              tenant, static_cast<long long>(id));
   if (rows.empty()) return std::nullopt;
   std::vector<campaign> one{campaign_from_row(rows[0])};
-  add_counts(tx, one);
+  if (counts) add_counts(tx, one);
   return one[0];
 }
 
@@ -87,11 +88,12 @@ result<campaign> create_campaign(pg_session& s, const std::string& tenant, const
   });
 }
 
-result<std::optional<campaign>> get_campaign(pg_session& s, const std::string& tenant, std::int64_t id) {
+result<std::optional<campaign>> get_campaign(pg_session& s, const std::string& tenant, std::int64_t id,
+                                             bool counts) {
   using out = std::optional<campaign>;
   return guarded(s, [&](pqxx::connection& c) -> result<out> {
     pqxx::work tx(c);
-    return read_campaign(tx, tenant, id);
+    return read_campaign(tx, tenant, id, false, counts);
   });
 }
 

@@ -30,8 +30,10 @@ struct campaign_fields {
 };
 
 result<schemas::campaign_record> create_campaign(pg_session& s, const std::string& tenant, const campaign_fields& f);
+/// The campaign with its delivery counts (and `completed` derived from them); without
+/// `counts`, only its own fields (what a change needs to check its input), no ledger read.
 result<std::optional<schemas::campaign_record>> get_campaign(pg_session& s, const std::string& tenant,
-                                                             std::int64_t id);
+                                                             std::int64_t id, bool counts = true);
 result<page<schemas::campaign_record>> list_campaigns(pg_session& s, const std::string& tenant, page_request p);
 
 /// A start task created by a change (send, or a new time for a scheduled campaign), to
