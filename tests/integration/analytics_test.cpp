@@ -166,9 +166,16 @@ TEST_F(Analytics, IncrementalRunsEqualAFullRebuildAndRunningTwiceChangesNothing)
   EXPECT_FALSE(inc["full"].GetBool());
   EXPECT_GT(inc["days_recomputed"].GetInt(), 0);
   const auto incremental = snapshot(s, t);
-  auto again = rollup(s, key);
-  EXPECT_EQ(again["days_recomputed"].GetInt(), 0) << "nothing changed since";
-  EXPECT_TRUE(snapshot(s, t) == incremental) << "a second run changed the rollups";
+  // A run looks again at rows changed after the oldest transaction open during the last
+  // run (tests running alongside share the database), so it may take more than one run for
+  // an unchanged tenant to show no work; every such run must leave the rows as they are.
+  bool idle = false;
+  for (int run = 0; run < 20 && !idle; ++run) {
+    auto again = rollup(s, key);
+    EXPECT_TRUE(snapshot(s, t) == incremental) << "run " << run << " after it changed the rollups";
+    idle = again["days_recomputed"].GetInt() == 0;
+  }
+  EXPECT_TRUE(idle) << "with nothing changed, runs kept recomputing days";
   auto full = rollup(s, key, R"({"full":true})");
   EXPECT_TRUE(full["full"].GetBool());
   EXPECT_TRUE(snapshot(s, t) == incremental) << "incremental and full rollups differ";
