@@ -242,6 +242,13 @@ TEST_F(Analytics, TenantsAreApartAndBadParametersAreRefused) {
   EXPECT_EQ(s.post(a, "/api/v1/analytics/rollups", R"({"from":"2024-13-01"})").status, 422);
   EXPECT_EQ(s.post(a, "/api/v1/analytics/rollups", R"({"from":"2024-05-02","to":"2024-05-01"})").status, 422);
   EXPECT_EQ(s.post(a, "/api/v1/analytics/rollups", R"({"weekly":true})").status, 422);
+  // The generator refuses what it cannot make, and makes nothing then.
+  for (const std::vector<std::string>& bad : {std::vector<std::string>{"seed-data", "--tenant", "x", "--meetings", "0"},
+                                              {"seed-data", "--tenant", "x", "--days", "many"}}) {
+    auto [code, out] = s.mqctl(bad);
+    EXPECT_EQ(code, 64) << out;
+  }
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tenants WHERE name = 'x'"), 0);
   // Without a range the answer is the year up to today.
   auto k = parse(s.get(a, "/api/v1/kpis").body);
   EXPECT_EQ(k["to"].GetString(), format_rfc3339(system_now()).substr(0, 10));

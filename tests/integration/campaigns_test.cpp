@@ -265,6 +265,7 @@ TEST_F(Campaigns, CancelMidSendStopsWhatWasNotYetSent) {
   auto key = s.create_tenant("acme");
   auto id = sent_campaign(s, key, R"({"name":"Big","channel":"webhook","template":"Hola {{first_name}}","rate_per_minute":600})", 60);
   ASSERT_TRUE(eventually([&] { return hooks.requests() >= 5; }, std::chrono::seconds(30)));
+  EXPECT_EQ(s.del(key, path(id)).status, 409) << "a sending campaign is cancelled before it is deleted";
   auto r = s.post(key, path(id, "/cancel"));
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_GT(parse(r.body)["cancelled_now"].GetInt(), 0);
@@ -282,6 +283,8 @@ TEST_F(Campaigns, CancelMidSendStopsWhatWasNotYetSent) {
   std::size_t effects = 0;
   for (const auto& [address, keys] : hooks.effects()) effects += keys.size();
   EXPECT_EQ(effects, static_cast<std::size_t>(sent));
+  EXPECT_EQ(s.del(key, path(id)).status, 204);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM campaign_recipients"), 0);
 }
 
 TEST_F(Campaigns, SendRatesHoldAcrossReplicas) {
