@@ -114,14 +114,39 @@ result<std::string> kpis_trends(pg_session& s, const std::string& tenant, const 
 }
 
 result<std::string> kpis_engagement(pg_session& s, const std::string& tenant, const kpi_query& q) {
-  return one_json(s,
-                  "SELECT json_build_object('from', $2::text, 'to', $3::text, 'clients', coalesce(json_agg(x ORDER BY "
-                  "x.meetings DESC, x.client), '[]'), 'total_clients', (SELECT count(DISTINCT r.value) "
-                  MQ_DIMENSION("client") "))::text FROM (SELECT r.value AS client, sum(r.meetings) AS meetings, "
-                  "sum(r.closed) AS closed, count(DISTINCT r.day) AS active_days, max(r.day)::text AS last_meeting, "
-                  "round(sum(r.positive)::numeric / nullif(sum(r.classified), 0), 4) AS positive_share "
-                  MQ_DIMENSION("client") " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) x",
-                  tenant, q, true);
+  return guarded(s, [&](pqxx::connection& c) -> result<std::string> {
+    pqxx::nontransaction tx(c);
+    // A ranked period containing the range, with no meeting of the tenant in the period
+    // outside the range, has exactly the range's totals: its top clients come from an index.
+    auto p = tx.exec_params(
+        "SELECT kind, period_start::text, clients FROM rollup_client_periods p WHERE tenant_id = $1 AND "
+        "period_start <= $2::date AND period_end >= $3::date AND NOT EXISTS (SELECT 1 FROM rollup_meetings r WHERE "
+        "r.tenant_id = $1 AND r.dimension = 'all' AND r.day BETWEEN p.period_start AND p.period_end AND "
+        "r.day NOT BETWEEN $2::date AND $3::date) ORDER BY period_end - period_start LIMIT 1",
+        tenant, q.from, q.to);
+    const std::string head =
+        "SELECT json_build_object('from', $2::text, 'to', $3::text, 'clients', coalesce(json_agg(x ORDER BY "
+        "x.meetings DESC, x.client), '[]'), 'total_clients', ";
+    const std::string row = "AS meetings, closed, active_days, last_meeting::text, round(positive::numeric / "
+                            "nullif(classified, 0), 4) AS positive_share";
+    if (!p.empty()) {
+      return std::string(
+          tx.exec_params(head + "$6::int, 'source', $5::text)::text FROM (SELECT client, meetings " + row +
+                             " FROM rollup_client_totals WHERE tenant_id = $1 AND kind = $5 AND period_start = $7::date "
+                             "ORDER BY meetings DESC, client LIMIT $4) x",
+                         tenant, q.from, q.to, q.limit, p[0][0].c_str(), p[0][2].as<int>(), p[0][1].c_str())[0][0]
+              .c_str());
+    }
+    // Any other range sums every client's days in it.
+    return std::string(
+        tx.exec_params(head + "coalesce(max(x.total), 0), 'source', 'daily')::text FROM (SELECT client, meetings " + row +
+                           ", total FROM (SELECT r.value AS client, sum(r.meetings) AS meetings, sum(r.closed) AS closed, "
+                           "count(*) AS active_days, max(r.day) AS last_meeting, sum(r.positive) AS positive, "
+                           "sum(r.classified) AS classified, count(*) OVER () AS total " MQ_DIMENSION("client")
+                           " GROUP BY r.value ORDER BY 2 DESC, 1 LIMIT $4) y) x",
+                       tenant, q.from, q.to, q.limit)[0][0]
+            .c_str());
+  });
 }
 
 result<std::string> kpis_clients(pg_session& s, const std::string& tenant, const kpi_query& q) {

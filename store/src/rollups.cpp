@@ -1,6 +1,7 @@
 // The rollup job's work: which days changed, and those days' aggregates recomputed.
 
 #include "mq/store/rollups.hpp"
+#include "client_periods.hpp"
 #include "rows.hpp"
 
 namespace mq::store {
@@ -116,17 +117,24 @@ result<rollup_outcome> run_rollup(pg_session& s, const std::string& tenant, cons
                                       : "SELECT day FROM rollup_dirty WHERE tenant_id = $1 AND day BETWEEN $2::date AND $3::date";
     for (const auto& r : tx.exec_params(pick + " ORDER BY 1", tenant, from, to)) days.push_back(r[0].c_str());
     out.days = static_cast<long long>(days.size());
+    const auto list = array_literal(days);
+    // The clients on those days before they are recomputed, and after: the ones whose
+    // period totals may change.
+    auto clients = days.empty() ? std::string("{}") : clients_on_days(tx, tenant, list);
     if (!days.empty()) {
-      const auto list = array_literal(days);
       for (const char* sql : recompute_sql) {
         auto r = tx.exec_params(sql, tenant, list);
         if (std::string(sql).rfind("INSERT", 0) == 0) out.rows += r.affected_rows();
       }
       tx.exec_params("DELETE FROM rollup_dirty WHERE tenant_id = $1 AND day = ANY($2::date[])", tenant, list);
-      // After a large rewrite, fresh statistics keep the KPI reads on their indexes
-      // (autovacuum would get there, later).
-      if (days.size() > 31) tx.exec("ANALYZE rollup_meetings, rollup_meetings_monthly");
+      clients = clients_on_days(tx, tenant, list, clients);
     }
+    // After a large rewrite, fresh statistics keep the client periods' reads and the KPI
+    // reads on their indexes (autovacuum would get there, later).
+    const bool large = days.size() > 31;
+    if (large) tx.exec("ANALYZE rollup_meetings, rollup_meetings_monthly");
+    out.rows += refresh_client_periods(tx, tenant, list, clients, out.full);
+    if (large) tx.exec("ANALYZE rollup_client_periods, rollup_client_totals");
     out.left_dirty = tx.exec_params("SELECT count(*) FROM rollup_dirty WHERE tenant_id = $1", tenant)[0][0].as<long long>();
     // The watermark may move once every change before it is recomputed or marked dirty:
     // always after the first run, and on the first one only when it covered all time.

@@ -62,13 +62,42 @@ std::string tenant_of(stack& s, const std::string& name) {
 /// Every rollup row of the tenant, as one text (to compare states).
 std::string snapshot(stack& s, const std::string& tenant) {
   std::string out;
-  for (const char* table : {"rollup_meetings", "rollup_meetings_monthly", "rollup_failures", "rollup_llm", "rollup_deliveries", "rollup_documents"})
+  for (const char* table : {"rollup_meetings", "rollup_meetings_monthly", "rollup_failures", "rollup_llm", "rollup_deliveries",
+                            "rollup_documents", "rollup_client_periods", "rollup_client_totals"})
     out += s.sql(std::string("SELECT coalesce(string_agg(x::text, ';' ORDER BY x::text), '') FROM ") + table +
                  " x WHERE tenant_id = '" + tenant + "'") + "|";
   return out;
 }
 
 const std::string range = "?from=2020-01-01&to=2029-12-31";
+
+/// The UTC day `ago` days before today.
+std::string day(int ago) { return format_rfc3339(system_now() - std::chrono::hours(24 * ago)).substr(0, 10); }
+
+/// The engagement KPI of [from, to] against the raw meetings: the top five clients
+/// (meetings, closures, active days, last meeting, positive share) and the client count,
+/// and which rollup rows answered (`source`).
+void expect_engagement(stack& s, const std::string& key, const std::string& tenant, const std::string& from,
+                       const std::string& to, const std::string& source) {
+  const auto path = "/api/v1/kpis/clients/engagement?from=" + from + "&to=" + to + "&limit=5";
+  auto e = parse(s.get(key, path).body);
+  EXPECT_EQ(std::string(e["source"].GetString()), source) << path;
+  const std::string in = " FROM meetings m JOIN clients c ON c.id = m.client_id LEFT JOIN classifications k ON "
+                         "k.meeting_id = m.id WHERE m.tenant_id = '" + tenant + "' AND m.meeting_date BETWEEN '" + from +
+                         "' AND '" + to + "'";
+  EXPECT_EQ(e["total_clients"].GetInt64(), s.sql_count("SELECT count(DISTINCT m.client_id)" + in)) << path;
+  const auto expected = s.sql(
+      "SELECT string_agg(format('%s %s %s %s %s %s', name, n, closed, days, last, share), ', ' ORDER BY n DESC, name) "
+      "FROM (SELECT c.name, count(*) n, count(*) FILTER (WHERE m.closed) closed, count(DISTINCT m.meeting_date) days, "
+      "max(m.meeting_date) last, round(count(*) FILTER (WHERE k.sentiment = 'positive')::numeric / "
+      "nullif(count(k.meeting_id), 0), 4)::float8 share" + in + " GROUP BY c.name ORDER BY n DESC, c.name LIMIT 5) x");
+  std::string got;
+  for (const auto& c : e["clients"].GetArray())
+    got += std::string(got.empty() ? "" : ", ") + c["client"].GetString() + " " + std::to_string(c["meetings"].GetInt64()) +
+           " " + std::to_string(c["closed"].GetInt64()) + " " + std::to_string(c["active_days"].GetInt64()) + " " +
+           c["last_meeting"].GetString() + " " + s.sql("SELECT " + json::stringify(c["positive_share"]) + "::float8");
+  EXPECT_EQ(got, expected) << path;
+}
 
 TEST_F(Analytics, KpisMatchIndependentSqlOverTheRawRows) {
   stack s;
@@ -129,15 +158,21 @@ TEST_F(Analytics, KpisMatchIndependentSqlOverTheRawRows) {
     EXPECT_EQ(row["meetings"].GetInt64(),
               s.sql_count(std::string("SELECT count(*) FROM classifications WHERE business_sector = '") +
                           row["value"].GetString() + "' AND tenant_id = '" + t + "'"));
-  auto engaged = parse(s.get(key, "/api/v1/kpis/clients/engagement" + range + "&limit=1").body);
-  ASSERT_EQ(engaged["clients"].Size(), 1u);
-  EXPECT_EQ(engaged["clients"][0]["meetings"].GetInt64(),
-            s.sql_count("SELECT max(n) FROM (SELECT count(*) n FROM meetings m WHERE " + mine + " GROUP BY client_id) x"));
-  EXPECT_EQ(engaged["total_clients"].GetInt64(),
-            s.sql_count("SELECT count(DISTINCT client_id) FROM meetings m WHERE " + mine));
+  // The most engaged clients: over all time (summing days), the default range and the last
+  // 30 days (moving windows ending today), this year and last month (calendar periods), and
+  // a range inside those periods with meetings outside it (summing days).
+  const auto year = day(0).substr(0, 4);
+  const auto last_month = s.sql("SELECT date_trunc('month', now() AT TIME ZONE 'UTC')::date - 1");
+  expect_engagement(s, key, t, "2020-01-01", "2029-12-31", "daily");
+  expect_engagement(s, key, t, day(364), day(0), "last_365");
+  expect_engagement(s, key, t, day(29), day(0), "last_30");
+  expect_engagement(s, key, t, year + "-01-01", year + "-12-31", "year");
+  expect_engagement(s, key, t, last_month.substr(0, 8) + "01", last_month, "month");
+  expect_engagement(s, key, t, day(75), day(9), "daily");
+  auto engaged = parse(s.get(key, "/api/v1/kpis/clients/engagement").body);
+  EXPECT_STREQ(engaged["source"].GetString(), "last_365") << "the default range is the last 365 days";
 
   // A range cutting months in two: whole months from the monthly rows, the edges by day.
-  const auto day = [](int ago) { return format_rfc3339(system_now() - std::chrono::hours(24 * ago)).substr(0, 10); };
   const auto part = "?from=" + day(75) + "&to=" + day(9);
   const auto between = " AND m.meeting_date BETWEEN '" + day(75) + "' AND '" + day(9) + "'";
   auto cut = parse(s.get(key, "/api/v1/kpis" + part).body);
@@ -179,6 +214,13 @@ TEST_F(Analytics, IncrementalRunsEqualAFullRebuildAndRunningTwiceChangesNothing)
   auto full = rollup(s, key, R"({"full":true})");
   EXPECT_TRUE(full["full"].GetBool());
   EXPECT_TRUE(snapshot(s, t) == incremental) << "incremental and full rollups differ";
+  // A moving window left from an earlier day is replaced by today's whole.
+  s.sql("UPDATE rollup_client_periods SET period_start = period_start - 1, period_end = period_end - 1 WHERE kind = "
+        "'last_30' AND tenant_id = '" + t + "'");
+  s.sql("UPDATE rollup_client_totals SET period_start = period_start - 1, meetings = meetings + 100 WHERE kind = "
+        "'last_30' AND tenant_id = '" + t + "'");
+  rollup(s, key);
+  EXPECT_TRUE(snapshot(s, t) == incremental) << "a moving window from yesterday was not replaced";
   auto k = parse(s.get(key, "/api/v1/kpis" + range).body);
   EXPECT_EQ(k["meetings"].GetInt64(), 420);
   EXPECT_EQ(k["classified"].GetInt64(), 419);
