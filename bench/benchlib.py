@@ -186,7 +186,7 @@ class Stack:
         self.env.update({
             "MQ_POSTGRES_SCHEMA": self.id, "MQ_AMQP_PREFIX": self.id,
             "MQ_REDIS_KEY_PREFIX": self.id + ":", "MQ_HTTP_PORT": str(self.port),
-            "MQ_LOG_LEVEL": "warn", "MQ_ANALYTICS_ROLLUP_EVERY_SECONDS": "0",
+            "MQ_LOG_LEVEL": "warn", "MQ_ANALYTICS_ROLLUP_EVERY_SECONDS": "0", "MQ_WORKER_METRICS_PORT": "0",
         })
         self.env.update(env or {})
         self.log_dir = log_dir or os.path.join(BUILD, "bench-logs")

@@ -73,6 +73,8 @@ int run(const config::app_config& cfg) {
   add_analytics_routes(r);
   add_classification_routes(r);
   add_usage_routes(r);
+  add_metrics_routes(r);
+  declare_api_metrics();
 
   boost::asio::io_context io(cfg.http.threads);
   http::server_options opts;

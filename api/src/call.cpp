@@ -2,6 +2,7 @@
 
 #include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/metrics.hpp"
 
 namespace mq::api {
 
@@ -64,13 +65,32 @@ void call::reply(int status, std::string body, std::vector<std::pair<std::string
   r.status = status;
   r.body = std::move(body);
   r.headers = std::move(headers);
+  send(std::move(r));
+}
+
+void call::reply_as(int status, std::string body, std::string content_type) {
+  http::response r;
+  r.status = status;
+  r.body = std::move(body);
+  r.content_type = std::move(content_type);
+  send(std::move(r));
+}
+
+void call::send(http::response r) {
   r.headers.emplace_back("X-Request-ID", request_id);
-  auto ms = std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - started);
-  if (log::enabled(status >= 500 ? log::level::warn : log::level::debug))
-    log::write(status >= 500 ? log::level::warn : log::level::debug, "http", "request",
-               {request_id, {}, tenant},
-               {{"method", req.method}, {"path", req.path}, {"route", route},
-                {"status", std::to_string(status)}, {"latency_us", std::to_string(ms.count())}});
+  const auto elapsed = std::chrono::steady_clock::now() - started;
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(elapsed).count();
+  const auto status = std::to_string(r.status);
+  const std::string matched = route.empty() ? "unmatched" : route;
+  auto& m = metrics::global();
+  m.inc("mq_http_requests_total", {{"method", req.method}, {"route", matched}, {"status", status}});
+  m.observe("mq_http_request_duration_seconds", {{"method", req.method}, {"route", matched}},
+            std::chrono::duration<double>(elapsed).count());
+  const auto lvl = r.status >= 500 ? log::level::warn : log::level::debug;
+  if (log::enabled(lvl))
+    log::write(lvl, "http", "request", {request_id, {}, tenant},
+               {{"method", req.method}, {"path", req.path}, {"route", route}, {"status", status},
+                {"latency_us", std::to_string(us)}});
   responder(std::move(r));
 }
 
@@ -88,8 +108,7 @@ void call::no_content() {
   http::response r;
   r.status = 204;
   r.content_type.clear();
-  r.headers.emplace_back("X-Request-ID", request_id);
-  responder(std::move(r));
+  send(std::move(r));
 }
 
 std::optional<std::int64_t> parse_id(const std::string& text) {

@@ -34,6 +34,11 @@ struct call {
   /// Sends `body` (JSON) with `status`; adds X-Request-ID and logs the request.
   void reply(int status, std::string body,
              std::vector<std::pair<std::string, std::string>> headers = {});
+  /// Sends a body that is not JSON (`content_type`), as reply() does.
+  void reply_as(int status, std::string body, std::string content_type);
+  /// The one way out: adds X-Request-ID, counts and times the request by route and
+  /// status, logs it, and hands the response to the server.
+  void send(http::response r);
   /// Sends the error body with the mapped status; logs the internal detail. 429 and 503
   /// carry Retry-After (`retry_after_seconds`).
   void fail(const error& e, int retry_after_seconds = 1);

@@ -44,5 +44,8 @@ void add_campaign_routes(router& r);
 void add_analytics_routes(router& r);
 void add_classification_routes(router& r);
 void add_usage_routes(router& r);
+void add_metrics_routes(router& r);
+/// Declares the API's metric families (before the first request).
+void declare_api_metrics();
 
 }  // namespace mq::api

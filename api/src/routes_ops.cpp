@@ -1,6 +1,9 @@
-// Liveness, readiness, and the seed's worker stats and health.
+// Liveness, readiness, and the worker replicas' stats and health (from their heartbeats
+// in Redis and the queues in RabbitMQ).
 
+#include <algorithm>
 #include <atomic>
+#include <functional>
 
 #include "mq/core/json.hpp"
 #include "mq/queues/topology.hpp"
@@ -49,6 +52,36 @@ std::vector<std::string> job_queues(const services& s) {
   return names;
 }
 
+/// The heartbeats of the live replicas, ordered by id, to `done` on a cache thread.
+/// Replicas whose heartbeat expired are dropped from the set as they are found. Without
+/// Redis the list is empty (the queues still tell whether anything consumes).
+void with_replicas(services& s, const call_ptr& c, std::function<void(const std::vector<rapidjson::Document>&)> done) {
+  auto keys = s.keys;
+  s.with_cache(
+      c,
+      [c, keys, done](store::result_cache& cache) {
+        auto ids = cache.members(keys.workers());
+        if (!ids) return done({});
+        std::sort(ids->begin(), ids->end());
+        std::vector<std::string> names;
+        for (const auto& id : *ids) names.push_back(keys.worker(id));
+        auto beats = cache.get_many(names);
+        if (!beats) return done({});
+        std::vector<rapidjson::Document> live;
+        std::vector<std::string> gone;
+        for (std::size_t i = 0; i < ids->size(); ++i) {
+          if (!(*beats)[i]) {
+            gone.push_back((*ids)[i]);
+            continue;
+          }
+          if (auto doc = json::parse(*(*beats)[i]); doc && doc->IsObject()) live.push_back(std::move(*doc));
+        }
+        cache.forget(keys.workers(), gone);
+        done(live);
+      },
+      [c] { c->fail(make_error(errc::unavailable, "server busy; retry later", "cache queue full")); });
+}
+
 }  // namespace
 
 void add_ops_routes(router& r) {
@@ -69,40 +102,82 @@ void add_ops_routes(router& r) {
   }, false);
 
   r.add("GET", "/api/v1/workers/stats", [](services& s, const call_ptr& c) {
-    s.publisher.inspect(job_queues(s), [c](result<std::vector<queues::queue_stats>> st) {
+    s.publisher.inspect(job_queues(s), [&s, c](result<std::vector<queues::queue_stats>> st) {
       if (!st) return c->fail(st.err());
-      json::writer w;
-      w.begin_object();
-      w.key("queues");
-      w.begin_array();
-      long long depth = 0;
-      for (const auto& q : *st) {
+      with_replicas(s, c, [c, queues = std::move(*st)](const std::vector<rapidjson::Document>& replicas) {
+        json::writer w;
         w.begin_object();
-        w.kv("name", q.name);
-        w.kv("messages", q.messages);
-        w.kv("consumers", q.consumers);
+        w.key("queues");
+        w.begin_array();
+        long long depth = 0;
+        for (const auto& q : queues) {
+          w.begin_object();
+          w.kv("name", q.name);
+          w.kv("messages", q.messages);
+          w.kv("consumers", q.consumers);
+          w.end_object();
+          depth += q.messages;
+        }
+        w.end_array();
+        w.kv("total_messages", depth);
+        w.kv("replicas", static_cast<long long>(replicas.size()));
+        w.key("workers");
+        w.begin_array();
+        for (const auto& r : replicas) w.value(r);
+        w.end_array();
+        // Sums over the live replicas; throughput from each one's last minute.
+        w.key("totals");
+        w.begin_object();
+        long long last_minute = 0;
+        for (const char* field : {"in_flight", "processed", "succeeded", "failed", "retried", "dead_letters",
+                                  "llm_in_flight", "processed_last_minute"}) {
+          long long sum = 0;
+          for (const auto& r : replicas)
+            if (r.HasMember(field) && r[field].IsInt64()) sum += r[field].GetInt64();
+          w.kv(field, sum);
+          if (std::string(field) == "processed_last_minute") last_minute = sum;
+        }
         w.end_object();
-        depth += q.messages;
-      }
-      w.end_array();
-      w.kv("total_messages", depth);
-      w.end_object();
-      c->reply(200, w.take());
+        w.kv("jobs_per_second_last_minute", static_cast<double>(last_minute) / 60.0);
+        w.end_object();
+        c->reply(200, w.take());
+      });
     });
   });
 
   r.add("GET", "/api/v1/workers/health", [](services& s, const call_ptr& c) {
-    s.publisher.inspect(job_queues(s), [c](result<std::vector<queues::queue_stats>> st) {
+    s.publisher.inspect(job_queues(s), [&s, c](result<std::vector<queues::queue_stats>> st) {
       if (!st) return c->fail(st.err());
       std::uint32_t consumers = 0;
       for (const auto& q : *st)
         if (q.name.size() < 5 || q.name.compare(q.name.size() - 5, 5, ".dead") != 0) consumers += q.consumers;
-      if (consumers == 0) {
-        auto e = make_error(errc::unavailable, "no worker is consuming");
-        e.details = "{\"consumers\":0}";
-        return c->fail(e);
-      }
-      c->reply(200, "{\"status\":\"healthy\",\"consumers\":" + std::to_string(consumers) + "}");
+      with_replicas(s, c, [c, consumers](const std::vector<rapidjson::Document>& replicas) {
+        json::writer w;
+        w.begin_object();
+        long long running = 0;
+        w.key("replicas");
+        w.begin_array();
+        for (const auto& r : replicas) {
+          w.begin_object();
+          for (const char* field : {"id", "host", "state", "beat_at"})
+            if (r.HasMember(field) && r[field].IsString()) w.kv(field, r[field].GetString());
+          if (r.HasMember("pid") && r["pid"].IsInt64()) w.kv("pid", r["pid"].GetInt64());
+          w.end_object();
+          if (r.HasMember("state") && r["state"] == "running") ++running;
+        }
+        w.end_array();
+        w.kv("alive", static_cast<long long>(replicas.size()));
+        w.kv("running", running);
+        w.kv("consumers", static_cast<long long>(consumers));
+        w.end_object();
+        auto body = w.take();
+        if (consumers == 0 && running == 0) {
+          auto e = make_error(errc::unavailable, "no worker is consuming");
+          e.details = body;
+          return c->fail(e);
+        }
+        c->reply(200, "{\"status\":\"healthy\"," + body.substr(1));
+      });
     });
   });
 }

@@ -187,7 +187,11 @@ std::vector<field> bind(app_config& c) {
       .integer("prefetch", c.worker.prefetch, 1, 65535)
       .integer("threads", c.worker.threads, 1, 64)
       .integer("pg_connections", c.worker.pg_connections, 1, 64)
-      .integer("drain_seconds", c.worker.drain_seconds, 0, 3600);
+      .integer("drain_seconds", c.worker.drain_seconds, 0, 3600)
+      .integer("heartbeat_seconds", c.worker.heartbeat_seconds, 1, 3600)
+      .integer("heartbeat_ttl_seconds", c.worker.heartbeat_ttl_seconds, 2, 86400)
+      .str("metrics_host", c.worker.metrics_host)
+      .integer("metrics_port", c.worker.metrics_port, -1, 65535);
   b.section("llm")
       .str("provider", c.llm.provider, {"offline", "openai"})
       .str("base_url", c.llm.base_url)

@@ -15,4 +15,6 @@ long raise_fd_limit() {
   return static_cast<long>(lim.rlim_cur);
 }
 
+const char* version() { return MQ_VERSION; }
+
 }  // namespace mq

@@ -99,6 +99,40 @@ class redis_cache final : public result_cache {
     return ok_status();
   }
 
+  status beat(const std::string& set_key, const std::string& member, const std::string& key,
+              const std::string& value, int ttl_seconds) override {
+    if (auto st = connect(); !st) return st;
+    const auto ttl = std::to_string(ttl_seconds);
+    const char* set_argv[] = {"SET", key.c_str(), value.c_str(), "EX", ttl.c_str()};
+    size_t set_lens[] = {3, key.size(), value.size(), 2, ttl.size()};
+    redisAppendCommandArgv(ctx_, 5, set_argv, set_lens);
+    const char* add_argv[] = {"SADD", set_key.c_str(), member.c_str()};
+    size_t add_lens[] = {4, set_key.size(), member.size()};
+    redisAppendCommandArgv(ctx_, 3, add_argv, add_lens);
+    for (int i = 0; i < 2; ++i)
+      if (auto r = read_reply(); !r) return r.err();
+    return ok_status();
+  }
+
+  result<std::vector<std::string>> members(const std::string& set_key) override {
+    if (auto st = connect(); !st) return st.err();
+    auto r = over_keys("SMEMBERS", {set_key});
+    if (!r) return r.err();
+    std::vector<std::string> out;
+    for (std::size_t i = 0; i < (*r)->elements; ++i)
+      out.emplace_back((*r)->element[i]->str, (*r)->element[i]->len);
+    return out;
+  }
+
+  status forget(const std::string& set_key, const std::vector<std::string>& members) override {
+    if (members.empty()) return ok_status();
+    if (auto st = connect(); !st) return st;
+    std::vector<std::string> args{set_key};
+    args.insert(args.end(), members.begin(), members.end());
+    if (auto r = over_keys("SREM", args); !r) return r.err();
+    return ok_status();
+  }
+
  private:
   status connect() {
     if (ctx_) return ok_status();

@@ -107,6 +107,10 @@ stack::stack(stack_options o) {
       {"MQ_API_OUTBOX_INTERVAL_MS", "200"},
       // Scheduled rollups would add tasks to every test; the analytics tests turn them on.
       {"MQ_ANALYTICS_ROLLUP_EVERY_SECONDS", "0"},
+      // Replicas of parallel tests share the host: each takes a free metrics port.
+      {"MQ_WORKER_METRICS_PORT", "0"},
+      {"MQ_WORKER_HEARTBEAT_SECONDS", "1"},
+      {"MQ_WORKER_HEARTBEAT_TTL_SECONDS", "3"},
   };
   if (!o.llm_base_url.empty()) env_["MQ_LLM_BASE_URL"] = o.llm_base_url;
   for (const auto& [k, v] : o.env) env_[k] = v;

@@ -17,6 +17,7 @@
 #include "mq/queues/topology.hpp"
 #include "mq/store/pg_session.hpp"
 #include "mq/workers/dispatcher.hpp"
+#include "mq/workers/replica.hpp"
 
 namespace mq::workers {
 namespace {
@@ -69,6 +70,9 @@ int run(const config::app_config& cfg) {
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<std::size_t>(cfg.worker.threads));
   caf::actor_system sys{sys_cfg};
+  declare_job_metrics();
+  actors::declare_llm_metrics();
+  declare_replica_metrics();
 
   auto ctx = std::make_shared<job_context>();
   const auto conninfo = cfg.postgres.conninfo();
@@ -113,18 +117,25 @@ int run(const config::app_config& cfg) {
   for (const auto& kind : queues::topology::kinds()) queue_names.push_back(topo.queue(kind));
   queue_names.push_back(topo.dead_queue());  // recorded into Postgres, where the API lists them
   auto cons = sys.spawn<caf::detached>(actors::consumer, cfg.amqp, queue_names, cfg.worker.prefetch, disp);
+  ops_port ops(cfg, sys, disp);
+  auto who = make_identity(queue_names);
+  who.metrics_port = ops.port();
+  const auto replica_id = who.id;
+  auto beats = spawn_heartbeat(sys, cfg, std::move(who), disp);
   std::optional<caf::actor> schedule;
   if (cfg.analytics.rollup_every_seconds > 0)
     schedule = sys.spawn(rollup_schedule, std::shared_ptr<const job_context>(ctx), cfg.analytics.rollup_every_seconds);
   log::info("worker", "started", {},
-            {{"provider", ctx->provider}, {"model", ctx->model},
-             {"prefetch", std::to_string(cfg.worker.prefetch)}});
+            {{"id", replica_id}, {"provider", ctx->provider}, {"model", ctx->model},
+             {"prefetch", std::to_string(cfg.worker.prefetch)}, {"metrics_port", std::to_string(ops.port())}});
 
   int sig = 0;
   sigwait(&signals, &sig);
   log::info("worker", "draining", {}, {{"signal", std::to_string(sig)}});
 
   caf::scoped_actor self{sys};
+  ops.draining();
+  self->send(beats, beat_drain_atom::value);
   self->request(cons, std::chrono::seconds(5), actors::drain_atom::value)
       .receive([](bool) {}, [](caf::error&) {});
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(cfg.worker.drain_seconds);
@@ -142,6 +153,9 @@ int run(const config::app_config& cfg) {
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }
   exit_if_stuck(signals, std::chrono::seconds(10));
+  // Gone from the replica list at once, not after the heartbeat's time to live.
+  self->request(beats, std::chrono::seconds(3), beat_leave_atom::value).receive([](bool) {}, [](caf::error&) {});
+  self->send_exit(beats, caf::exit_reason::user_shutdown);
   // Closing the consumer's connection returns unsettled deliveries to their queues.
   self->send_exit(cons, caf::exit_reason::user_shutdown);
   self->send_exit(disp, caf::exit_reason::user_shutdown);

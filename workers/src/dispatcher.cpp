@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "mq/core/log.hpp"
+#include "mq/core/metrics.hpp"
 #include "mq/workers/dead_letters.hpp"
 
 namespace mq::workers {
@@ -27,7 +28,26 @@ void settle_delivery(actors::dispatcher_actor::stateful_pointer<dispatcher_state
   }
 }
 
-void count(actors::worker_stats& st, job_end end) {
+const char* outcome_name(job_end end) {
+  switch (end) {
+    case job_end::succeeded: return "succeeded";
+    case job_end::failed: return "failed";
+    case job_end::deferred: return "deferred";
+    case job_end::skipped: return "skipped";
+    case job_end::poison: return "poison";
+    case job_end::returned: return "returned";
+    case job_end::recorded: return "recorded";
+  }
+  return "unknown";
+}
+
+/// Counts how a job ended, in the replica's stats and its metrics.
+void count(actors::worker_stats& st, const job_in_flight& job, job_end end) {
+  auto& m = metrics::global();
+  m.inc("mq_jobs_total", {{"kind", job.kind}, {"outcome", outcome_name(end)}});
+  m.observe("mq_job_duration_seconds", {{"kind", job.kind}},
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count());
+  if (end == job_end::recorded) m.inc("mq_dead_letters_total");
   ++st.processed;
   switch (end) {
     case job_end::succeeded: ++st.succeeded; break;
@@ -42,6 +62,15 @@ void count(actors::worker_stats& st, job_end end) {
 
 }  // namespace
 
+void declare_job_metrics() {
+  auto& m = metrics::global();
+  m.counter("mq_jobs_total", "Deliveries this replica finished, by job kind and outcome (succeeded, failed, "
+                             "deferred for a retry or a rate limit, skipped, poison, returned, recorded).");
+  m.histogram("mq_job_duration_seconds", "Time from delivery to settlement, by job kind.");
+  m.gauge("mq_jobs_in_flight", "Deliveries this replica is working on.");
+  m.counter("mq_dead_letters_total", "Dead letters this replica recorded in Postgres.");
+}
+
 actors::dispatcher_actor::behavior_type dispatcher(
     actors::dispatcher_actor::stateful_pointer<dispatcher_state> self,
     std::shared_ptr<const job_context> ctx) {
@@ -51,24 +80,33 @@ actors::dispatcher_actor::behavior_type dispatcher(
     if (it == self->state.jobs.end()) return;
     log::error("dispatcher", "job died without settling; requeued", {},
                {{"reason", self->system().render(dm.reason)}});
-    settle_delivery(self, it->second.first, it->second.second, settle::requeue);
+    settle_delivery(self, it->second.tag, it->second.generation, settle::requeue);
+    count(self->state.stats, it->second, job_end::returned);
     self->state.jobs.erase(it);
-    count(self->state.stats, job_end::returned);
+    metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
   });
   return {
       [self](queues::delivery& d, std::uint64_t generation) {
         self->state.consumer = caf::actor_cast<actors::consumer_actor>(self->current_sender());
-        const auto tag = d.tag;
+        const auto& topo = self->state.ctx->topology;
+        const bool dead = d.queue == topo.dead_queue();
+        job_in_flight entry{d.tag, generation,
+                            dead ? "dead_letter" : d.queue.substr(std::min(d.queue.size(), topo.prefix.size() + 1)),
+                            std::chrono::steady_clock::now()};
         auto me = caf::actor_cast<actors::dispatcher_actor>(self);
-        auto j = d.queue == self->state.ctx->topology.dead_queue()
-                     ? self->spawn<caf::monitored>(dead_letter_recorder, self->state.ctx, me, std::move(d), generation)
-                     : self->spawn<caf::monitored>(job, self->state.ctx, me, std::move(d), generation);
-        self->state.jobs.emplace(j.address(), std::make_pair(tag, generation));
+        auto j = dead ? self->spawn<caf::monitored>(dead_letter_recorder, self->state.ctx, me, std::move(d), generation)
+                      : self->spawn<caf::monitored>(job, self->state.ctx, me, std::move(d), generation);
+        self->state.jobs.emplace(j.address(), std::move(entry));
+        metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
       },
       [self](actors::done_atom, std::uint64_t tag, std::uint64_t generation, settle s, job_end end) {
-        self->state.jobs.erase(caf::actor_cast<caf::actor_addr>(self->current_sender()));
+        auto it = self->state.jobs.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
         settle_delivery(self, tag, generation, s);
-        count(self->state.stats, end);
+        if (it != self->state.jobs.end()) {
+          count(self->state.stats, it->second, end);
+          self->state.jobs.erase(it);
+        }
+        metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
       },
       [self](actors::stats_atom) -> actors::worker_stats {
         auto st = self->state.stats;

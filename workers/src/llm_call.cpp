@@ -4,6 +4,7 @@
 #include "mq/core/log.hpp"
 #include "mq/llm/offline.hpp"
 #include "mq/llm/prompt.hpp"
+#include "mq/core/metrics.hpp"
 #include "mq/llm/retry.hpp"
 #include "mq/workers/job.hpp"
 
@@ -70,6 +71,7 @@ void send(job_pointer self, std::shared_ptr<call_state> s) {
             auto last = err;
             const auto delay = next_call_in(self, ++self->state.failed_calls, last, out.retry_after);
             if (!delay) return s->done(last);
+            metrics::global().inc("mq_llm_retries_total");
             hold_or_defer(self, *delay, [self, s] { admit(self, s); }, schemas::task_status::retrying, &err);
           },
           [self, s](caf::error& e) {

@@ -118,6 +118,10 @@ struct worker_config {
   int threads = 0;
   int pg_connections = 0;
   int drain_seconds = 0;
+  int heartbeat_seconds = 0;      ///< Between heartbeats in Redis.
+  int heartbeat_ttl_seconds = 0;  ///< A replica silent this long is gone.
+  std::string metrics_host;       ///< Address of /metrics, /health and /ready.
+  int metrics_port = 0;           ///< -1 turns the port off; 0 picks a free one.
 };
 
 /// The LLM provider.

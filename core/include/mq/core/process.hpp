@@ -6,4 +6,7 @@ namespace mq {
 /// connections to its LLM provider). Returns the new soft limit.
 long raise_fd_limit();
 
+/// The project's version ("0.1.0").
+const char* version();
+
 }  // namespace mq

@@ -25,6 +25,9 @@ struct cache_keys {
   std::string classification(const std::string& tenant, long long meeting_id) const {
     return prefix + "cls:" + tenant + ":" + std::to_string(meeting_id);
   }
+  /// A worker replica's last heartbeat (expires), and the set of replicas that wrote one.
+  std::string worker(const std::string& id) const { return prefix + "worker:" + id; }
+  std::string workers() const { return prefix + "workers"; }
 };
 
 /// The Redis result cache: a copy of task states and results that polling reads first.
@@ -57,6 +60,15 @@ class result_cache {
   virtual status del(const std::vector<std::string>& keys) = 0;
   /// PING.
   virtual status ping() = 0;
+
+  /// A heartbeat: `value` at `key` for `ttl_seconds`, and `member` added to `set_key`
+  /// (pipelined).
+  virtual status beat(const std::string& set_key, const std::string& member, const std::string& key,
+                      const std::string& value, int ttl_seconds) = 0;
+  /// The members of a set.
+  virtual result<std::vector<std::string>> members(const std::string& set_key) = 0;
+  /// Removes members from a set.
+  virtual status forget(const std::string& set_key, const std::vector<std::string>& members) = 0;
 };
 
 /// result_cache over hiredis with the configured timeouts. After a failure it does not

@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <memory>
+#include <string>
 #include <unordered_map>
 
 #include "mq/actors/actors.hpp"
@@ -8,15 +10,27 @@
 
 namespace mq::workers {
 
+/// A delivery being worked on.
+struct job_in_flight {
+  std::uint64_t tag = 0;
+  std::uint64_t generation = 0;
+  std::string kind;  ///< Its queue's job kind ("dead_letter" for the dead-letter queue).
+  std::chrono::steady_clock::time_point started;
+};
+
 /// State of the dispatcher: the consumer to settle with, jobs in flight, counters.
 struct dispatcher_state {
   std::shared_ptr<const job_context> ctx;
   actors::consumer_actor consumer;
-  /// Job actor -> (delivery tag, generation) until the job reports done.
-  std::unordered_map<caf::actor_addr, std::pair<std::uint64_t, std::uint64_t>> jobs;
+  /// Job actor -> its delivery until the job reports done.
+  std::unordered_map<caf::actor_addr, job_in_flight> jobs;
   actors::worker_stats stats;
   static inline const char* name = "dispatcher";
 };
+
+/// Declares the job metrics the dispatcher records (mq_jobs_total, mq_job_duration_seconds,
+/// mq_jobs_in_flight, mq_dead_letters_total).
+void declare_job_metrics();
 
 /// Dispatcher behavior: spawns a monitored job actor per delivery and relays how each
 /// delivery is settled. A job that terminates without reporting (a bug, an exception)
