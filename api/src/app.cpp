@@ -64,16 +64,7 @@ int run(const config::app_config& cfg) {
 
   services s(cfg);
   router r;
-  add_ops_routes(r);
-  add_meeting_routes(r);
-  add_task_routes(r);
-  add_dead_letter_routes(r);
-  add_document_routes(r);
-  add_campaign_routes(r);
-  add_analytics_routes(r);
-  add_classification_routes(r);
-  add_usage_routes(r);
-  add_metrics_routes(r);
+  add_all_routes(r);
   declare_api_metrics();
 
   boost::asio::io_context io(cfg.http.threads);

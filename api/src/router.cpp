@@ -2,6 +2,7 @@
 
 #include "mq/core/ids.hpp"
 #include "mq/core/log.hpp"
+#include "openapi.hpp"
 #include "services.hpp"
 
 namespace mq::api {
@@ -87,6 +88,21 @@ void router::dispatch(services& s, http::request&& req, http::responder respond)
     return;
   }
   c->fail(make_error(errc::not_found, "no route for " + c->req.method + " " + c->req.path));
+}
+
+void add_all_routes(router& r) {
+  add_ops_routes(r);
+  add_meeting_routes(r);
+  add_task_routes(r);
+  add_dead_letter_routes(r);
+  add_document_routes(r);
+  add_campaign_routes(r);
+  add_analytics_routes(r);
+  add_classification_routes(r);
+  add_usage_routes(r);
+  add_metrics_routes(r);
+  add_dashboard_routes(r);
+  add_openapi_route(r);  // last: it describes every route before it
 }
 
 }  // namespace mq::api

@@ -34,7 +34,10 @@ class router {
   std::vector<route> routes_;
 };
 
-/// Registers every endpoint of mq-api.
+/// Registers every endpoint of mq-api (each group below, then /openapi.json).
+void add_all_routes(router& r);
+
+/// The groups of endpoints.
 void add_ops_routes(router& r);
 void add_meeting_routes(router& r);
 void add_task_routes(router& r);
@@ -45,6 +48,7 @@ void add_analytics_routes(router& r);
 void add_classification_routes(router& r);
 void add_usage_routes(router& r);
 void add_metrics_routes(router& r);
+void add_dashboard_routes(router& r);
 /// Declares the API's metric families (before the first request).
 void declare_api_metrics();
 

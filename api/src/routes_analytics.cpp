@@ -18,12 +18,6 @@ std::optional<sys_time> parse_day(const std::string& text) {
 
 std::string day_of(sys_time t) { return format_rfc3339(t).substr(0, 10); }
 
-error bad_parameter(const std::string& name, const std::string& message) {
-  auto e = make_error(errc::invalid_parameter, message);
-  e.details = "{\"parameter\":" + json::quote(name) + "}";
-  return e;
-}
-
 void request_rollup(services& s, const call_ptr& c) {
   auto doc = read_body(c, "requests/analytics_rollup");
   if (!doc) return;

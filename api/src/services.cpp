@@ -251,6 +251,12 @@ std::optional<std::pair<int, int>> read_page(const services& s, const call_ptr& 
   return std::make_pair(page, size);
 }
 
+error bad_parameter(const std::string& name, const std::string& message) {
+  auto e = make_error(errc::invalid_parameter, message);
+  e.details = "{\"parameter\":" + json::quote(name) + "}";
+  return e;
+}
+
 std::string page_json(const std::vector<std::string>& items, int page, int page_size, long long total) {
   json::writer w;
   w.begin_object();

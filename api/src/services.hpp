@@ -116,6 +116,9 @@ bool read_flag(const call_ptr& c, const char* name, std::optional<bool>& out);
 std::optional<std::pair<int, int>> read_page(const services& s, const call_ptr& c);
 
 /// {"items":[...],"page":..,"page_size":..,"total":..} from already-serialized items.
+/// A 400 naming the query parameter in its details ({"parameter": name}).
+error bad_parameter(const std::string& name, const std::string& message);
+
 std::string page_json(const std::vector<std::string>& items, int page, int page_size, long long total);
 
 /// Replies with one page of records (each serialized by schemas::to_json), or the error.

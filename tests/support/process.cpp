@@ -14,7 +14,8 @@ extern char** environ;
 
 namespace mq::test {
 
-process::process(std::string binary, std::map<std::string, std::string> env, std::string log_path)
+process::process(std::string binary, std::map<std::string, std::string> env, std::string log_path,
+                 std::vector<std::string> args)
     : log_path_(std::move(log_path)) {
   std::map<std::string, std::string> merged;
   for (char** e = environ; *e; ++e) {
@@ -28,7 +29,9 @@ process::process(std::string binary, std::map<std::string, std::string> env, std
   std::vector<char*> envp;
   for (auto& s : strings) envp.push_back(s.data());
   envp.push_back(nullptr);
-  char* argv[] = {binary.data(), nullptr};
+  std::vector<char*> argv{binary.data()};
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   pid_ = fork();
   if (pid_ < 0) throw std::runtime_error("fork failed");
   if (pid_ == 0) {
@@ -43,7 +46,7 @@ process::process(std::string binary, std::map<std::string, std::string> env, std
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, nullptr);
-    execve(argv[0], argv, envp.data());
+    execve(argv[0], argv.data(), envp.data());
     _exit(127);
   }
 }

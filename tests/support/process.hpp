@@ -13,7 +13,8 @@ namespace mq::test {
 /// file. Killed with SIGKILL on destruction if still running.
 class process {
  public:
-  process(std::string binary, std::map<std::string, std::string> env, std::string log_path);
+  process(std::string binary, std::map<std::string, std::string> env, std::string log_path,
+          std::vector<std::string> args = {});
   ~process();
   process(const process&) = delete;
   process& operator=(const process&) = delete;
