@@ -9,6 +9,8 @@
 //                                  synthetic meetings for load and KPI tests (seed_data.hpp)
 //   mqctl topology delete          delete every queue and exchange under amqp.prefix
 //                                  (messages in them are gone: for tests and benchmarks)
+//   mqctl queues | dead-letters ... | batch ... | task ...
+//                                  operator commands (admin.hpp)
 
 #include <chrono>
 #include <iostream>
@@ -22,6 +24,7 @@
 #include "mq/queues/amqp.hpp"
 #include "mq/store/pg_session.hpp"
 #include "mq/store/repositories.hpp"
+#include "admin.hpp"
 #include "seed_data.hpp"
 
 namespace {
@@ -29,7 +32,8 @@ namespace {
 int usage() {
   std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant> | token <tenant> [seconds] | "
                "seed-data [--tenant NAME] [--meetings N] [--days D] [--seed S] | "
-               "topology delete\n";
+               "topology delete | queues | dead-letters list|replay --tenant NAME ... | "
+               "batch show|wait|cancel --tenant NAME ID | task show --tenant NAME ID\n";
   return 64;
 }
 
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
     std::cout << "deleted the queues and exchanges of prefix " << cfg.amqp.prefix << "\n";
     return 0;
   }
+  if (auto code = mq::cli::run_admin(cfg, args)) return *code;
   mq::store::pg_session db(cfg.postgres.conninfo());
   if (args[0] == "migrate" && args.size() == 1) {
     auto st = db.migrate(cfg.postgres.schema);

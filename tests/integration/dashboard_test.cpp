@@ -8,6 +8,7 @@
 #include <mutex>
 
 #include "browser.hpp"
+#include "faults.hpp"
 #include "llm_stub.hpp"
 #include "stack.hpp"
 
@@ -68,28 +69,15 @@ TEST_F(Dashboard, ShowsABatchMovingAndReplaysADeadLetter) {
   stack s(o);
   auto key = s.create_tenant("acme");
 
-  // A dead letter: a job whose worker dies on every delivery until the broker gives up.
-  auto lost = s.add_meetings(key, {"Cliente: somos una aseguradora en Bogotá."});
-  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(lost[0]));
-  ASSERT_EQ(r.status, 202) << r.body;
-  const std::string dead_task = parse(r.body)["task_id"].GetString();
-  const auto dead = [&] { return s.sql("SELECT status FROM tasks WHERE id = '" + dead_task + "'") == "dead"; };
-  for (int crash = 0; crash < 4 && !dead(); ++crash) {
-    s.start_worker({{"MQ_FAILPOINT", "worker.after_claim"}});
-    auto& w = *s.workers().back();
-    ASSERT_TRUE(eventually([&] { return !w.running() || dead(); }, std::chrono::seconds(30))) << w.log();
-  }
-  ASSERT_TRUE(dead());
-  s.stop_workers();  // the last one may still be armed to crash
-  s.start_worker();  // records the dead letter, then works
-  ASSERT_TRUE(eventually([&] { return parse(s.get(key, "/api/v1/dead-letters").body)["total"].GetInt() == 1; }));
+  // A dead letter, and a clean worker.
+  const auto dead_task = make_dead_task(s, key);
 
   // A batch of 30 that moves only as the test lets the LLM answer.
   std::vector<std::string> transcripts(30, "Cliente: vendemos seguros de auto en Lima.");
   auto ids = s.add_meetings(key, transcripts);
   std::string list;
   for (auto id : ids) list += (list.empty() ? "" : ",") + std::to_string(id);
-  r = s.post(key, "/api/v1/workers/classify/batch", R"({"meeting_ids":[)" + list + "]}");
+  auto r = s.post(key, "/api/v1/workers/classify/batch", R"({"meeting_ids":[)" + list + "]}");
   ASSERT_EQ(r.status, 202) << r.body;
   const std::string batch = parse(r.body)["batch_id"].GetString();
 

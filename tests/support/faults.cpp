@@ -45,4 +45,22 @@ void expect_exactly_once(stack& s, int accepted, const std::string& what) {
 
 bool exited_zero(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }
 
+std::string make_dead_task(stack& s, const std::string& key) {
+  auto lost = s.add_meetings(key, {"Cliente: somos una aseguradora en Bogotá."});
+  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(lost.at(0)));
+  EXPECT_EQ(r.status, 202) << r.body;
+  const std::string task = parse(r.body)["task_id"].GetString();
+  const auto dead = [&] { return s.sql("SELECT status FROM tasks WHERE id = '" + task + "'") == "dead"; };
+  for (int crash = 0; crash < 4 && !dead(); ++crash) {
+    s.start_worker({{"MQ_FAILPOINT", "worker.after_claim"}});
+    auto& w = *s.workers().back();
+    EXPECT_TRUE(eventually([&] { return !w.running() || dead(); }, std::chrono::seconds(30))) << w.log();
+  }
+  EXPECT_TRUE(dead()) << "the task never went dead";
+  s.stop_workers();  // the last one may still be armed to crash
+  s.start_worker();  // records the dead letter
+  EXPECT_TRUE(eventually([&] { return parse(s.get(key, "/api/v1/dead-letters").body)["total"].GetInt() == 1; }));
+  return task;
+}
+
 }  // namespace mq::test

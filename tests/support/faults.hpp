@@ -28,4 +28,10 @@ void record_counts(stack& s, int accepted);
 /// Whether a process::wait() status is a clean exit 0.
 bool exited_zero(int status);
 
+/// One classification task of a new meeting made dead: workers armed to crash after
+/// their claim take it until the broker gives it up (the stack runs with
+/// MQ_AMQP_DELIVERY_LIMIT=1 and no workers); then those workers are stopped and a clean
+/// one records the dead letter. Returns the task's id.
+std::string make_dead_task(stack& s, const std::string& key);
+
 }  // namespace mq::test
