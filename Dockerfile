@@ -19,6 +19,7 @@ RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-ins
 COPY --from=build /build/api/mq-api /build/workers/mq-worker /build/cli/mqctl /usr/local/bin/
 USER mq
 # Containers listen on every interface; the default config says 127.0.0.1.
-ENV MQ_HTTP_HOST=0.0.0.0
-EXPOSE 8080
+ENV MQ_HTTP_HOST=0.0.0.0 MQ_WORKER_METRICS_HOST=0.0.0.0
+# 8080: mq-api; 9464: a worker's /metrics, /health and /ready.
+EXPOSE 8080 9464
 CMD ["mq-api"]

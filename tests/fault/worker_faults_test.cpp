@@ -100,14 +100,19 @@ TEST_F(WorkerFaults, ScalingOneToThreeToOneDuringABatchKeepsEveryJobOnce) {
   auto key = s.create_tenant("acme");
   const std::string batch = queue_batch(s, key, jobs)["batch_id"].GetString();
   ASSERT_TRUE(eventually([&] { return succeeded(s) >= jobs / 6; }, std::chrono::seconds(60)));
+  // What operators see follows the replicas: three alive in the stats while scaled up.
+  const auto replicas = [&] { return parse(s.get(key, "/api/v1/workers/stats").body)["replicas"].GetInt(); };
+  EXPECT_EQ(replicas(), 1);
   s.start_worker();
   s.start_worker();
   s.wait_consumers(3);
+  EXPECT_TRUE(eventually([&] { return replicas() == 3; })) << replicas();
   const auto at_three = succeeded(s);
   ASSERT_TRUE(eventually([&] { return succeeded(s) >= at_three + jobs / 6; }, std::chrono::seconds(60)));
   ASSERT_LT(succeeded(s), jobs) << "the batch finished before scaling down; nothing was tested";
   for (int i = 1; i <= 2; ++i) s.workers()[i]->signal(SIGTERM);
   for (int i = 1; i <= 2; ++i) EXPECT_TRUE(exited_zero(s.workers()[i]->wait(std::chrono::seconds(40))));
+  EXPECT_EQ(replicas(), 1) << "replicas stopped with SIGTERM leave the list as they exit";
   auto b = s.wait_batch(key, batch, std::chrono::seconds(120));
   EXPECT_EQ(b["succeeded"].GetInt(), jobs);
   expect_exactly_once(s, jobs, "after 1 -> 3 -> 1");
