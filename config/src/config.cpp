@@ -373,6 +373,8 @@ result<app_config> load(const std::string& overlay_path,
   }
   if (cfg.api.default_page_size > cfg.api.max_page_size)
     errors.push_back("api.default_page_size must not exceed api.max_page_size");
+  if (cfg.worker.heartbeat_ttl_seconds <= cfg.worker.heartbeat_seconds)
+    errors.push_back("worker.heartbeat_ttl_seconds must exceed worker.heartbeat_seconds (a live replica would flicker)");
   if (cfg.llm.backoff_base_ms > cfg.llm.backoff_max_ms)
     errors.push_back("llm.backoff_base_ms must not exceed llm.backoff_max_ms");
   if (cfg.llm.provider == "openai" && cfg.llm.base_url.rfind("http", 0) != 0)
