@@ -1,7 +1,8 @@
 // What operators see, on the real services: worker replicas' heartbeats aggregated by
 // /api/v1/workers/stats and /health (replicas that stop beating disappear), Prometheus
 // /metrics of the API and of each replica read by a strict parser, the replicas' own
-// /health and /ready, and one JSON object per log line with its correlation fields.
+// /health and /ready, the dashboard's files, its endpoint and /openapi.json served, and
+// one JSON object per log line with its correlation fields.
 
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -130,6 +131,44 @@ TEST_F(Operations, PrometheusMetricsOfTheApiAndOfEachReplica) {
   EXPECT_EQ(http_call("GET", base + "/health").status, 200);
   EXPECT_EQ(http_call("GET", base + "/ready").status, 200);
   EXPECT_EQ(http_call("GET", base + "/nothing").status, 404);
+}
+
+TEST_F(Operations, TheDashboardAndOpenApiAreServedAndBadRequestsRefused) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  auto page = http_call("GET", s.url("/dashboard"));
+  ASSERT_EQ(page.status, 200);
+  EXPECT_EQ(page.header("content-type").rfind("text/html", 0), 0u);
+  EXPECT_NE(page.body.find("/dashboard/dashboard.js"), std::string::npos);
+  EXPECT_EQ(http_call("GET", s.url("/dashboard/dashboard.js")).header("content-type").rfind("text/javascript", 0), 0u);
+  auto missing = http_call("GET", s.url("/dashboard/secrets.txt"));
+  EXPECT_EQ(missing.status, 404);
+  EXPECT_STREQ(parse(missing.body)["error"]["code"].GetString(), "NOT_FOUND");
+
+  auto spec = http_call("GET", s.url("/openapi.json"));
+  ASSERT_EQ(spec.status, 200);
+  auto doc = parse(spec.body);
+  EXPECT_STREQ(doc["openapi"].GetString(), "3.1.0");
+  EXPECT_TRUE(doc["paths"]["/api/v1/tasks/{id}"]["get"].IsObject());
+
+  // The dashboard's own endpoint: the caller's work only, limit checked.
+  auto other = s.create_tenant("other");
+  s.add_meetings(other, {"Cliente: una panadería en Cusco.", "Cliente: un hotel en Arequipa."});
+  ASSERT_EQ(s.post(other, "/api/v1/classifications/queue-unclassified").status, 202);
+  auto theirs = parse(s.get(other, "/api/v1/overview").body);
+  ASSERT_EQ(theirs["batches"].Size(), 1u);
+  EXPECT_EQ(theirs["batches"][0]["total"].GetInt(), 2);
+  EXPECT_EQ(theirs["batches"][0]["pending"].GetInt(), 2);
+  EXPECT_EQ(theirs["tasks"].Size(), 2u);
+  auto empty = parse(s.get(key, "/api/v1/overview").body);
+  EXPECT_EQ(empty["tasks"].Size(), 0u) << "another tenant's work is not shown";
+  EXPECT_EQ(empty["batches"].Size(), 0u);
+  for (const char* bad : {"0", "101", "ten", "-1"}) {
+    auto r = s.get(key, std::string("/api/v1/overview?limit=") + bad);
+    EXPECT_EQ(r.status, 400) << bad;
+    EXPECT_STREQ(parse(r.body)["error"]["details"]["parameter"].GetString(), "limit") << bad;
+  }
+  EXPECT_EQ(http_call("GET", s.url("/api/v1/overview")).status, 401);
 }
 
 TEST_F(Operations, LogsAreOneJsonObjectPerLineWithTheirCorrelationFields) {

@@ -32,7 +32,7 @@ struct heartbeat_state {
   int ttl_seconds = 15;
   bool draining = false;
   bool left = false;
-  std::deque<std::pair<clock::time_point, std::uint64_t>> processed;  ///< The last minute's samples.
+  std::deque<std::pair<clock::time_point, std::uint64_t>> processed;  ///< Samples of the last minute and one before.
   static inline const char* name = "heartbeat";
 };
 
@@ -53,9 +53,10 @@ void record_process_metrics() {
 
 std::string heartbeat_json(heartbeat_state& st, const actors::worker_stats& s) {
   const auto now = clock::now();
+  // Keep the newest sample a minute old or older (or the first one): the count since it
+  // covers the whole last minute.
   st.processed.emplace_back(now, s.processed);
-  while (st.processed.size() > 1 && now - st.processed.front().first > std::chrono::seconds(60))
-    st.processed.pop_front();
+  while (st.processed.size() > 1 && now - st.processed[1].first >= std::chrono::seconds(60)) st.processed.pop_front();
   const auto uptime = std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now() - st.who.started);
   auto& m = metrics::global();
   json::writer w;
