@@ -84,7 +84,7 @@ void call::send(http::response r) {
   const std::string matched = route.empty() ? "unmatched" : route;
   auto& m = metrics::global();
   m.inc("mq_http_requests_total", {{"method", req.method}, {"route", matched}, {"status", status}});
-  m.observe("mq_http_request_duration_seconds", {{"method", req.method}, {"route", matched}},
+  m.observe("mq_http_request_duration_seconds", {{"method", req.method}, {"route", matched}, {"status", status}},
             std::chrono::duration<double>(elapsed).count());
   const auto lvl = r.status >= 500 ? log::level::warn : log::level::debug;
   if (log::enabled(lvl))

@@ -12,7 +12,7 @@ namespace mq::api {
 void declare_api_metrics() {
   auto& m = metrics::global();
   m.counter("mq_http_requests_total", "HTTP requests answered, by method, route pattern and status.");
-  m.histogram("mq_http_request_duration_seconds", "Time from request to response, by method and route pattern.");
+  m.histogram("mq_http_request_duration_seconds", "Time from request to response, by method, route pattern and status.");
   m.gauge("mq_queue_messages", "Messages ready or unacknowledged in each job queue (and the dead-letter queue).");
   m.gauge("mq_queue_consumers", "Consumers of each queue: worker replicas taking that kind of job.");
 }

@@ -106,7 +106,8 @@ TEST_F(Operations, PrometheusMetricsOfTheApiAndOfEachReplica) {
   EXPECT_EQ(a.types.at("mq_http_request_duration_seconds"), "histogram");
   EXPECT_EQ(a.at(R"(mq_http_requests_total{method="POST",route="/api/v1/classifications/queue-unclassified",status="202"})"), 1);
   EXPECT_EQ(a.at(R"(mq_http_requests_total{method="GET",route="/api/v1/tasks/:id",status="404"})"), 1);
-  EXPECT_GE(a.at(R"(mq_http_request_duration_seconds_count{method="POST",route="/api/v1/meetings"})"), 1);
+  EXPECT_EQ(a.at(R"(mq_http_request_duration_seconds_count{method="POST",route="/api/v1/meetings",status="201"})"), 1);
+  EXPECT_EQ(a.at(R"(mq_http_request_duration_seconds_count{method="GET",route="/api/v1/tasks/:id",status="404"})"), 1);
   EXPECT_EQ(a.at("mq_queue_consumers{queue=\"" + s.cfg().amqp.prefix + ".classify_meeting\"}"), 1);
   EXPECT_EQ(a.at("mq_queue_messages{queue=\"" + s.cfg().amqp.prefix + ".classify_meeting\"}"), 0);
 
