@@ -101,7 +101,7 @@ def main(sample_dir):
     print(f"  curl -s '{URL}/api/v1/meetings?classified=true&page_size=5' -H \"Authorization: Bearer $MQ_KEY\"")
     print(f"  curl -s -X POST {URL}/api/v1/workers/classify/{first} -H \"Authorization: Bearer $MQ_KEY\"")
     print(f"  curl -s {URL}/api/v1/workers/stats -H \"Authorization: Bearer $MQ_KEY\"")
-    print(f"  {URL}/dashboard#key=$MQ_KEY   # the dashboard, in a browser")
+    print(f"  {URL}/dashboard#key={KEY}   # the dashboard, in a browser")
     print(f"  curl -s {URL}/metrics; curl -s http://127.0.0.1:9464/metrics   # Prometheus: api, first worker")
     print(f"  curl -s -X POST '{URL}/api/v1/documents?title=README' -H \"Authorization: Bearer $MQ_KEY\" "
           "-H 'Content-Type: text/markdown' --data-binary @README.md")
