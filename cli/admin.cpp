@@ -1,5 +1,7 @@
 #include "admin.hpp"
 
+#include "common.hpp"
+
 #include <unistd.h>
 
 #include <algorithm>
@@ -19,51 +21,24 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-int usage_error(const std::string& usage) {
-  std::cerr << "usage: mqctl " << usage << "\n";
-  return 64;
-}
+/// A subcommand's verb and tenant (`<verb> --tenant NAME ...`), both taken from `args`.
+struct scoped {
+  std::string verb;
+  std::string tenant;  ///< The tenant's id.
+};
 
-int report(const error& e) {
-  std::cerr << "mqctl: " << e.message;
-  if (!e.internal.empty()) std::cerr << " (" << e.internal << ")";
-  std::cerr << "\n";
-  return e.code == errc::unavailable ? 69 : e.code == errc::not_found ? 66 : 1;
-}
-
-/// The value after `--name`, or "" (and removes both from `args`).
-std::string take_flag(std::vector<std::string>& args, const std::string& name) {
-  auto it = std::find(args.begin(), args.end(), name);
-  if (it == args.end() || it + 1 == args.end()) return "";
-  std::string value = *(it + 1);
-  args.erase(it, it + 2);
-  return value;
-}
-
-bool take_switch(std::vector<std::string>& args, const std::string& name) {
-  auto it = std::find(args.begin(), args.end(), name);
-  if (it == args.end()) return false;
-  args.erase(it);
-  return true;
-}
-
-/// The tenant named by --tenant, or an error already reported (nullopt).
-std::optional<std::string> tenant_of(store::pg_session& db, std::vector<std::string>& args, int& code) {
+/// The verb and tenant, or nullopt with `code` set when they are missing (usage) or the
+/// tenant does not exist (reported).
+std::optional<scoped> verb_and_tenant(store::pg_session& db, std::vector<std::string>& args, const std::string& usage,
+                                      int& code) {
   const auto name = take_flag(args, "--tenant");
-  if (name.empty()) {
-    code = usage_error("... --tenant NAME");
-    return std::nullopt;
-  }
+  if (name.empty() || args.empty()) return code = usage_error(usage), std::nullopt;
+  const auto verb = args.front();
+  args.erase(args.begin());
   auto id = store::tenant_id_by_name(db, name);
-  if (!id) {
-    code = report(id.err());
-    return std::nullopt;
-  }
-  if (!*id) {
-    code = report(make_error(errc::not_found, "no tenant named " + name));
-    return std::nullopt;
-  }
-  return **id;
+  if (!id) return code = report(id.err()), std::nullopt;
+  if (!*id) return code = report(make_error(errc::not_found, "no tenant named " + name)), std::nullopt;
+  return scoped{verb, **id};
 }
 
 /// Draws `done` of `total` as a bar on stderr: redrawn in place on a terminal, one line
@@ -126,29 +101,19 @@ int queue_stats(const config::app_config& cfg) {
   const queues::topology topo{cfg.amqp.prefix};
   queues::connection amqp(cfg.amqp, topo);
   if (auto st = amqp.open(); !st) return report(st.err());
-  std::vector<std::string> names;
-  for (const auto& k : queues::topology::kinds()) names.push_back(topo.queue(k));
-  names.push_back(topo.dead_queue());
   std::printf("%-40s %10s %10s\n", "queue", "messages", "consumers");
-  for (const auto& n : names) {
+  for (const auto& n : topo.consumed_queues()) {
     auto s = amqp.stats(n);
     if (!s) return report(s.err());
     std::printf("%-40s %10llu %10u\n", n.c_str(), static_cast<unsigned long long>(s->messages), s->consumers);
   }
   // Replicas from their heartbeats (none listed without Redis).
-  auto redis = store::make_redis_cache(cfg.redis);
-  const store::cache_keys keys{cfg.redis.key_prefix};
-  auto ids = redis->members(keys.workers());
-  std::vector<std::string> names_of;
-  if (ids)
-    for (const auto& id : *ids) names_of.push_back(keys.worker(id));
-  auto beats = ids ? redis->get_many(names_of) : result<std::vector<std::optional<std::string>>>(ids.err());
+  auto beats = store::live_heartbeats(*store::make_redis_cache(cfg.redis), store::cache_keys{cfg.redis.key_prefix});
   std::printf("\n%-40s %-9s %9s %10s %8s\n", "replica", "state", "in flight", "processed", "failed");
   int alive = 0;
   if (beats)
     for (const auto& b : *beats) {
-      if (!b) continue;
-      auto doc = json::parse(*b);
+      auto doc = json::parse(b);
       if (!doc || !doc->IsObject()) continue;
       ++alive;
       std::printf("%-40s %-9s %9lld %10lld %8lld\n", (*doc)["id"].GetString(), (*doc)["state"].GetString(),
@@ -162,16 +127,14 @@ int queue_stats(const config::app_config& cfg) {
 int dead_letters(const config::app_config& cfg, store::pg_session& db, std::vector<std::string> args) {
   const std::string usage = "dead-letters list --tenant NAME [--all] | dead-letters replay --tenant NAME "
                             "(ID... | --all [--limit N]) [--wait]";
-  if (args.empty()) return usage_error(usage);
-  const auto verb = args.front();
-  args.erase(args.begin());
   int code = 0;
-  auto tenant = tenant_of(db, args, code);
-  if (!tenant) return code;
-  if (verb == "list") {
+  const auto cmd = verb_and_tenant(db, args, usage, code);
+  if (!cmd) return code;
+  const auto& tenant = cmd->tenant;
+  if (cmd->verb == "list") {
     const bool all = take_switch(args, "--all");
     if (!args.empty()) return usage_error(usage);
-    auto page = store::list_dead_letters(db, *tenant, all ? std::nullopt : std::optional<bool>(false), {1, 100});
+    auto page = store::list_dead_letters(db, tenant, all ? std::nullopt : std::optional<bool>(false), {1, 100});
     if (!page) return report(page.err());
     std::printf("%-36s %-36s %-15s %-18s %-10s %s\n", "dead letter", "task", "reason", "error", "task now", "at");
     for (const auto& d : page->items)
@@ -180,7 +143,7 @@ int dead_letters(const config::app_config& cfg, store::pg_session& db, std::vect
     std::printf("%lld %s\n", static_cast<long long>(page->total), all ? "in all" : "waiting for a replay");
     return 0;
   }
-  if (verb != "replay") return usage_error(usage);
+  if (cmd->verb != "replay") return usage_error(usage);
   const bool wait = take_switch(args, "--wait");
   const bool all = take_switch(args, "--all");
   int limit = 1000;
@@ -192,7 +155,7 @@ int dead_letters(const config::app_config& cfg, store::pg_session& db, std::vect
     }
   }
   if (all == !args.empty() || limit < 1) return usage_error(usage);
-  auto r = store::replay_dead_letters(db, *tenant, args, limit);
+  auto r = store::replay_dead_letters(db, tenant, args, limit);
   if (!r) return report(r.err());
   for (const auto& [id, why] : r->skipped) std::cout << "skipped " << id << ": " << why << "\n";
   if (auto st = publish(cfg, db, r->requeued, r->outbox_id); !st) return report(st.err());
@@ -202,7 +165,7 @@ int dead_letters(const config::app_config& cfg, store::pg_session& db, std::vect
   return wait_with_progress([&](long long& done, long long& total, std::string& detail) -> status {
     long long ok = 0, bad = 0;
     for (const auto& t : tasks) {
-      auto now = store::get_task(db, *tenant, t.id);
+      auto now = store::get_task(db, tenant, t.id);
       if (!now) return now.err();
       if (!*now) continue;
       const auto s = (*now)->status;
@@ -218,35 +181,33 @@ int dead_letters(const config::app_config& cfg, store::pg_session& db, std::vect
 
 int batches(store::pg_session& db, std::vector<std::string> args) {
   const std::string usage = "batch (show | wait | cancel) --tenant NAME BATCH_ID";
-  if (args.empty()) return usage_error(usage);
-  const auto verb = args.front();
-  args.erase(args.begin());
   int code = 0;
-  auto tenant = tenant_of(db, args, code);
-  if (!tenant) return code;
+  const auto cmd = verb_and_tenant(db, args, usage, code);
+  if (!cmd) return code;
+  const auto& tenant = cmd->tenant;
   if (args.size() != 1) return usage_error(usage);
   const auto id = args.front();
-  if (verb == "cancel") {
-    auto r = store::cancel_batch(db, *tenant, id);
+  if (cmd->verb == "cancel") {
+    auto r = store::cancel_batch(db, tenant, id);
     if (!r) return report(r.err());
     if (!*r) return report(make_error(errc::not_found, "no batch " + id));
     std::cout << "cancelled " << (*r)->size() << " unfinished tasks of batch " << id << "\n";
     return 0;
   }
   auto read = [&](std::optional<schemas::batch_record>& out) -> status {
-    auto b = store::get_batch(db, *tenant, id);
+    auto b = store::get_batch(db, tenant, id);
     if (!b) return b.err();
     if (!*b) return make_error(errc::not_found, "no batch " + id);
     out = std::move(*b);
     return ok_status();
   };
-  if (verb == "show") {
+  if (cmd->verb == "show") {
     std::optional<schemas::batch_record> b;
     if (auto st = read(b); !st) return report(st.err());
     std::cout << schemas::to_json(*b) << "\n";
     return 0;
   }
-  if (verb != "wait") return usage_error(usage);
+  if (cmd->verb != "wait") return usage_error(usage);
   return wait_with_progress([&](long long& done, long long& total, std::string& detail) -> status {
     std::optional<schemas::batch_record> b;
     if (auto st = read(b); !st) return st;
@@ -260,13 +221,12 @@ int batches(store::pg_session& db, std::vector<std::string> args) {
 
 int tasks(store::pg_session& db, std::vector<std::string> args) {
   const std::string usage = "task show --tenant NAME TASK_ID";
-  if (args.empty() || args.front() != "show") return usage_error(usage);
-  args.erase(args.begin());
   int code = 0;
-  auto tenant = tenant_of(db, args, code);
-  if (!tenant) return code;
-  if (args.size() != 1) return usage_error(usage);
-  auto t = store::get_task(db, *tenant, args.front());
+  const auto cmd = verb_and_tenant(db, args, usage, code);
+  if (!cmd) return code;
+  const auto& tenant = cmd->tenant;
+  if (cmd->verb != "show" || args.size() != 1) return usage_error(usage);
+  auto t = store::get_task(db, tenant, args.front());
   if (!t) return report(t.err());
   if (!*t) return report(make_error(errc::not_found, "no task " + args.front()));
   std::cout << schemas::to_json(**t) << "\n";

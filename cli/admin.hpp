@@ -12,7 +12,7 @@
 //                                                 done; cancel its unfinished tasks
 //   mqctl task show --tenant NAME ID              a task as JSON
 //
-// Exit status: 0 done, 1 refused, 64 usage, 66 not found, 69 a service is unavailable.
+// Exit statuses as in common.hpp.
 
 #include <optional>
 #include <string>

@@ -11,6 +11,9 @@
 //                                  (messages in them are gone: for tests and benchmarks)
 //   mqctl queues | dead-letters ... | batch ... | task ...
 //                                  operator commands (admin.hpp)
+//
+// Exit statuses as in common.hpp (0 done, 1 refused, 64 usage, 66 not found, 69 a
+// service unavailable, 78 a setting missing).
 
 #include <chrono>
 #include <iostream>
@@ -25,23 +28,19 @@
 #include "mq/store/pg_session.hpp"
 #include "mq/store/repositories.hpp"
 #include "admin.hpp"
+#include "common.hpp"
 #include "seed_data.hpp"
 
 namespace {
 
-int usage() {
-  std::cerr << "usage: mqctl migrate | tenant create <name> | key create <tenant> | token <tenant> [seconds] | "
-               "seed-data [--tenant NAME] [--meetings N] [--days D] [--seed S] | "
-               "topology delete | queues | dead-letters list|replay --tenant NAME ... | "
-               "batch show|wait|cancel --tenant NAME ID | task show --tenant NAME ID\n";
-  return 64;
-}
+using mq::cli::report;
 
-int report(const mq::error& e) {
-  std::cerr << "mqctl: " << e.message;
-  if (!e.internal.empty()) std::cerr << " (" << e.internal << ")";
-  std::cerr << "\n";
-  return e.code == mq::errc::unavailable ? 69 : 1;
+int usage() {
+  return mq::cli::usage_error(
+      "migrate | tenant create <name> | key create <tenant> | token <tenant> [seconds] | "
+      "seed-data [--tenant NAME] [--meetings N] [--days D] [--seed S] | "
+      "topology delete | queues | dead-letters list|replay --tenant NAME ... | "
+      "batch show|wait|cancel --tenant NAME ID | task show --tenant NAME ID");
 }
 
 int print_key(const mq::result<mq::store::new_key>& k) {

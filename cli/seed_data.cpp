@@ -4,6 +4,7 @@
 #include <iostream>
 #include <random>
 
+#include "common.hpp"
 #include "mq/core/time.hpp"
 #include "mq/store/repositories.hpp"
 
@@ -45,34 +46,27 @@ const std::string& pick(Rng& rng, const std::vector<std::string>& v) {
   return v[std::uniform_int_distribution<std::size_t>(0, v.size() - 1)(rng)];
 }
 
-std::string flag(const std::vector<std::string>& args, const std::string& name, const std::string& fallback) {
-  for (std::size_t i = 0; i + 1 < args.size(); ++i)
-    if (args[i] == name) return args[i + 1];
-  return fallback;
-}
-
 }  // namespace
 
-int seed_data(store::pg_session& db, const std::vector<std::string>& args) {
-  const auto tenant_name = flag(args, "--tenant", "seed");
+int seed_data(store::pg_session& db, std::vector<std::string> args) {
+  const auto tenant_name = take_flag(args, "--tenant", "seed");
   long meetings = 0, days = 0, seed = 0;
   try {
-    meetings = std::stol(flag(args, "--meetings", "1000"));
-    days = std::stol(flag(args, "--days", "365"));
-    seed = std::stol(flag(args, "--seed", "1"));
+    meetings = std::stol(take_flag(args, "--meetings", "1000"));
+    days = std::stol(take_flag(args, "--days", "365"));
+    seed = std::stol(take_flag(args, "--seed", "1"));
   } catch (const std::exception&) {
     meetings = -1;
   }
   if (meetings < 1 || meetings > 10000000 || days < 1 || days > 3650) {
-    std::cerr << "usage: mqctl seed-data [--tenant NAME] [--meetings 1..10000000] [--days 1..3650] [--seed S]\n";
-    return 64;
+    return usage_error("seed-data [--tenant NAME] [--meetings 1..10000000] [--days 1..3650] [--seed S]");
   }
   std::string key;
   auto id = store::tenant_id_by_name(db, tenant_name);
-  if (!id) return std::cerr << "error: " << id.err().message << "\n", 1;
+  if (!id) return report(id.err());
   if (!*id) {
     auto made = store::create_tenant(db, tenant_name);
-    if (!made) return std::cerr << "error: " << made.err().message << "\n", 1;
+    if (!made) return report(made.err());
     *id = made->tenant_id;
     key = made->api_key;
   }
@@ -99,7 +93,7 @@ int seed_data(store::pg_session& db, const std::vector<std::string>& args) {
       chunk.push_back(std::move(m));
     }
     auto r = store::insert_meetings(db, **id, chunk);
-    if (!r) return std::cerr << "error: " << r.err().message << "\n", 1;
+    if (!r) return report(r.err());
     stored += static_cast<long>(chunk.size());
   }
   std::cout << "stored " << stored << " meetings for tenant " << tenant_name << " over " << days << " days\n";

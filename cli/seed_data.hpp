@@ -13,6 +13,6 @@ namespace mq::cli {
 /// with about N/4 clients, 20 sellers and transcripts that mix sectors, products, pain
 /// points, lead sources, sentiment and urgency the way real sales calls do. The same
 /// seed makes the same data.
-int seed_data(store::pg_session& db, const std::vector<std::string>& args);
+int seed_data(store::pg_session& db, std::vector<std::string> args);
 
 }  // namespace mq::cli

@@ -151,43 +151,23 @@ openapi_document build_openapi(const std::vector<route>& routes) {
           w.end_object();
         }
       w.end_array();
+      // The body: a request schema (or either of two), or a media type.
+      std::string body;
       if (e.HasMember("request")) {
-        std::vector<std::string> bodies{e["request"].GetString()};
-        if (e.HasMember("alternative")) bodies.push_back(e["alternative"].GetString());
-        w.key("requestBody");
-        w.begin_object();
-        w.kv("required", true);
-        w.key("content");
-        w.begin_object();
-        w.key("application/json");
-        w.begin_object();
-        w.key("schema");
-        w.begin_object();
-        if (bodies.size() > 1) {
-          w.key("oneOf");
-          w.begin_array();
-        }
-        for (const auto& b : bodies) {
-          requests.insert(b);
-          if (bodies.size() > 1) w.begin_object();
-          w.kv("$ref", "#/components/schemas/" + schema_name(b));
-          if (bodies.size() > 1) w.end_object();
-        }
-        if (bodies.size() > 1) w.end_array();
-        w.end_object();
-        w.end_object();
-        w.end_object();
-        w.end_object();
+        std::vector<std::string> refs;
+        for (const char* field : {"request", "alternative"})
+          if (e.HasMember(field)) {
+            requests.insert(e[field].GetString());
+            refs.push_back(R"({"$ref":"#/components/schemas/)" + schema_name(e[field].GetString()) + "\"}");
+          }
+        const auto schema = refs.size() == 1 ? refs[0] : R"({"oneOf":[)" + refs[0] + "," + refs[1] + "]}";
+        body = R"({"application/json":{"schema":)" + schema + "}}";
       } else if (e.HasMember("media") && r->method != "GET") {
+        body = "{" + json::quote(e["media"].GetString()) + ":{}}";
+      }
+      if (!body.empty()) {
         w.key("requestBody");
-        w.begin_object();
-        w.kv("required", true);
-        w.key("content");
-        w.begin_object();
-        w.key(e["media"].GetString());
-        w.raw("{}");
-        w.end_object();
-        w.end_object();
+        w.raw(R"({"required":true,"content":)" + body + "}");
       }
       w.key("responses");
       w.begin_object();

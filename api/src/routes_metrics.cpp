@@ -19,11 +19,7 @@ void declare_api_metrics() {
 
 void add_metrics_routes(router& r) {
   r.add("GET", "/metrics", [](services& s, const call_ptr& c) {
-    queues::topology topo{s.cfg.amqp.prefix};
-    std::vector<std::string> names;
-    for (const auto& k : queues::topology::kinds()) names.push_back(topo.queue(k));
-    names.push_back(topo.dead_queue());
-    s.publisher.inspect(names, [c](result<std::vector<queues::queue_stats>> st) {
+    s.publisher.inspect(queues::topology{s.cfg.amqp.prefix}.consumed_queues(), [c](result<std::vector<queues::queue_stats>> st) {
       auto& m = metrics::global();
       // Without RabbitMQ the queue gauges keep their last values; the rest still answers.
       if (st)

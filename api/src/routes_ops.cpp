@@ -44,13 +44,7 @@ struct readiness {
   }
 };
 
-std::vector<std::string> job_queues(const services& s) {
-  queues::topology topo{s.cfg.amqp.prefix};
-  std::vector<std::string> names;
-  for (const auto& k : queues::topology::kinds()) names.push_back(topo.queue(k));
-  names.push_back(topo.dead_queue());
-  return names;
-}
+std::vector<std::string> job_queues(const services& s) { return queues::topology{s.cfg.amqp.prefix}.consumed_queues(); }
 
 /// The heartbeats of the live replicas, ordered by id, to `done` on a cache thread.
 /// Replicas whose heartbeat expired are dropped from the set as they are found. Without
@@ -59,24 +53,11 @@ void with_replicas(services& s, const call_ptr& c, std::function<void(const std:
   auto keys = s.keys;
   s.with_cache(
       c,
-      [c, keys, done](store::result_cache& cache) {
-        auto ids = cache.members(keys.workers());
-        if (!ids) return done({});
-        std::sort(ids->begin(), ids->end());
-        std::vector<std::string> names;
-        for (const auto& id : *ids) names.push_back(keys.worker(id));
-        auto beats = cache.get_many(names);
-        if (!beats) return done({});
+      [keys, done](store::result_cache& cache) {
         std::vector<rapidjson::Document> live;
-        std::vector<std::string> gone;
-        for (std::size_t i = 0; i < ids->size(); ++i) {
-          if (!(*beats)[i]) {
-            gone.push_back((*ids)[i]);
-            continue;
-          }
-          if (auto doc = json::parse(*(*beats)[i]); doc && doc->IsObject()) live.push_back(std::move(*doc));
-        }
-        cache.forget(keys.workers(), gone);
+        if (auto beats = store::live_heartbeats(cache, keys))
+          for (const auto& b : *beats)
+            if (auto doc = json::parse(b); doc && doc->IsObject()) live.push_back(std::move(*doc));
         done(live);
       },
       [c] { c->fail(make_error(errc::unavailable, "server busy; retry later", "cache queue full")); });

@@ -99,6 +99,13 @@ const std::vector<std::string>& topology::kinds() {
   return all;
 }
 
+std::vector<std::string> topology::consumed_queues() const {
+  std::vector<std::string> names;
+  for (const auto& k : kinds()) names.push_back(queue(k));
+  names.push_back(dead_queue());
+  return names;
+}
+
 const std::vector<long long>& topology::delay_tiers() {
   static const std::vector<long long> tiers = [] {
     std::vector<long long> t;

@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <cstring>
 #include <hiredis/hiredis.h>
 
@@ -184,6 +185,23 @@ class redis_cache final : public result_cache {
 };
 
 }  // namespace
+
+result<std::vector<std::string>> live_heartbeats(result_cache& cache, const cache_keys& keys) {
+  auto ids = cache.members(keys.workers());
+  if (!ids) return ids.err();
+  std::sort(ids->begin(), ids->end());
+  std::vector<std::string> names;
+  for (const auto& id : *ids) names.push_back(keys.worker(id));
+  auto beats = cache.get_many(names);
+  if (!beats) return beats.err();
+  std::vector<std::string> live, gone;
+  for (std::size_t i = 0; i < ids->size(); ++i) {
+    if ((*beats)[i]) live.push_back(std::move(*(*beats)[i]));
+    else gone.push_back((*ids)[i]);
+  }
+  (void)cache.forget(keys.workers(), gone);
+  return live;
+}
 
 std::unique_ptr<result_cache> make_redis_cache(const config::redis_config& cfg,
                                                std::chrono::milliseconds retry_after) {

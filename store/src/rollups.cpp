@@ -118,16 +118,17 @@ result<rollup_outcome> run_rollup(pg_session& s, const std::string& tenant, cons
     for (const auto& r : tx.exec_params(pick + " ORDER BY 1", tenant, from, to)) days.push_back(r[0].c_str());
     out.days = static_cast<long long>(days.size());
     const auto list = array_literal(days);
-    // The clients on those days before they are recomputed, and after: the ones whose
-    // period totals may change.
-    auto clients = days.empty() ? std::string("{}") : clients_on_days(tx, tenant, list);
+    // An incremental run's clients on those days before they are recomputed, and after:
+    // the ones whose period totals may change (a full run recomputes every client).
+    const bool by_client = !out.full && !days.empty();
+    auto clients = by_client ? clients_on_days(tx, tenant, list) : std::string("{}");
     if (!days.empty()) {
       for (const char* sql : recompute_sql) {
         auto r = tx.exec_params(sql, tenant, list);
         if (std::string(sql).rfind("INSERT", 0) == 0) out.rows += r.affected_rows();
       }
       tx.exec_params("DELETE FROM rollup_dirty WHERE tenant_id = $1 AND day = ANY($2::date[])", tenant, list);
-      clients = clients_on_days(tx, tenant, list, clients);
+      if (by_client) clients = clients_on_days(tx, tenant, list, clients);
     }
     // After a large rewrite, fresh statistics keep the client periods' reads and the KPI
     // reads on their indexes (autovacuum would get there, later).

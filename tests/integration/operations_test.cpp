@@ -72,8 +72,11 @@ TEST_F(Operations, WorkerStatsAggregateHeartbeatsAndSilentReplicasDisappear) {
   EXPECT_EQ(st["totals"]["failed"].GetInt64(), 0);
   EXPECT_EQ(st["totals"]["processed_last_minute"].GetInt64(), 40) << "the test runs within a minute";
   EXPECT_NEAR(st["jobs_per_second_last_minute"].GetDouble(), 40.0 / 60, 1e-9);
-  for (const auto& q : st["queues"].GetArray())
-    if (q["name"].GetString() == classify_queue) EXPECT_EQ(q["consumers"].GetInt64(), 2);
+  for (const auto& q : st["queues"].GetArray()) {
+    if (q["name"].GetString() == classify_queue) {
+      EXPECT_EQ(q["consumers"].GetInt64(), 2);
+    }
+  }
 
   auto health = s.get(key, "/api/v1/workers/health");
   ASSERT_EQ(health.status, 200) << health.body;

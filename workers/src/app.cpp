@@ -112,10 +112,8 @@ int run(const config::app_config& cfg) {
   if (cfg.campaigns.configured("smtp")) ctx->smtp = campaigns::make_smtp_channel(cfg.campaigns);
   ctx->analytics = sys.spawn<caf::detached>(actors::analytics_writer, conninfo);
   auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
-  std::vector<std::string> queue_names;
-  queues::topology topo{cfg.amqp.prefix};
-  for (const auto& kind : queues::topology::kinds()) queue_names.push_back(topo.queue(kind));
-  queue_names.push_back(topo.dead_queue());  // recorded into Postgres, where the API lists them
+  // The dead-letter queue too: its messages are recorded into Postgres, where the API lists them.
+  const auto queue_names = queues::topology{cfg.amqp.prefix}.consumed_queues();
   auto cons = sys.spawn<caf::detached>(actors::consumer, cfg.amqp, queue_names, cfg.worker.prefetch, disp);
   ops_port ops(cfg, sys, disp);
   auto who = make_identity(queue_names);

@@ -28,6 +28,8 @@ struct topology {
 
   /// Every job kind that has a queue.
   static const std::vector<std::string>& kinds();
+  /// What a worker replica consumes: every job kind's queue, then the dead-letter queue.
+  std::vector<std::string> consumed_queues() const;
   /// Delay tiers in milliseconds, ascending.
   static const std::vector<long long>& delay_tiers();
   /// The longest tier not longer than `delay_ms` (the shortest tier for shorter delays);

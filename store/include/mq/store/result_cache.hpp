@@ -71,6 +71,10 @@ class result_cache {
   virtual status forget(const std::string& set_key, const std::vector<std::string>& members) = 0;
 };
 
+/// The heartbeats (JSON texts) of the live worker replicas, ordered by replica id.
+/// Replicas whose heartbeat expired are dropped from the set as they are found.
+result<std::vector<std::string>> live_heartbeats(result_cache& cache, const cache_keys& keys);
+
 /// result_cache over hiredis with the configured timeouts. After a failure it does not
 /// try Redis again for `retry_after`, so a dead cache costs no latency.
 std::unique_ptr<result_cache> make_redis_cache(const config::redis_config& cfg,
