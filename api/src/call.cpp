@@ -83,9 +83,9 @@ void call::send(http::response r) {
   const auto status = std::to_string(r.status);
   const std::string matched = route.empty() ? "unmatched" : route;
   auto& m = metrics::global();
-  m.inc("mq_http_requests_total", {{"method", req.method}, {"route", matched}, {"status", status}});
-  m.observe("mq_http_request_duration_seconds", {{"method", req.method}, {"route", matched}, {"status", status}},
-            std::chrono::duration<double>(elapsed).count());
+  const metrics::labels labels{{"method", req.method}, {"route", matched}, {"status", status}};
+  m.inc("mq_http_requests_total", labels);
+  m.observe("mq_http_request_duration_seconds", labels, std::chrono::duration<double>(elapsed).count());
   const auto lvl = r.status >= 500 ? log::level::warn : log::level::debug;
   if (log::enabled(lvl))
     log::write(lvl, "http", "request", {request_id, {}, tenant},

@@ -107,19 +107,19 @@ void add_ops_routes(router& r) {
         for (const auto& r : replicas) w.value(r);
         w.end_array();
         // Sums over the live replicas; throughput from each one's last minute.
-        w.key("totals");
-        w.begin_object();
-        long long last_minute = 0;
-        for (const char* field : {"in_flight", "processed", "succeeded", "failed", "retried", "dead_letters",
-                                  "llm_in_flight", "processed_last_minute"}) {
+        const auto total = [&replicas](const char* field) {
           long long sum = 0;
           for (const auto& r : replicas)
             if (r.HasMember(field) && r[field].IsInt64()) sum += r[field].GetInt64();
-          w.kv(field, sum);
-          if (std::string(field) == "processed_last_minute") last_minute = sum;
-        }
+          return sum;
+        };
+        w.key("totals");
+        w.begin_object();
+        for (const char* field : {"in_flight", "processed", "succeeded", "failed", "retried", "dead_letters",
+                                  "llm_in_flight", "processed_last_minute"})
+          w.kv(field, total(field));
         w.end_object();
-        w.kv("jobs_per_second_last_minute", static_cast<double>(last_minute) / 60.0);
+        w.kv("jobs_per_second_last_minute", static_cast<double>(total("processed_last_minute")) / 60.0);
         w.end_object();
         c->reply(200, w.take());
       });

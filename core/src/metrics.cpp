@@ -80,22 +80,27 @@ registry::family* registry::find(const std::string& name, kind type) {
   return it == families_.end() || it->second.type != type ? nullptr : &it->second;
 }
 
+// Label sets are rendered before the lock is taken: callers on hot paths hold it briefly.
+
 void registry::inc(const std::string& name, const labels& l, double by) {
   if (by < 0) return;
+  const auto key = render_labels(l);
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto* f = find(name, kind::counter)) f->samples[render_labels(l)].value += by;
+  if (auto* f = find(name, kind::counter)) f->samples[key].value += by;
 }
 
 void registry::set(const std::string& name, const labels& l, double value) {
+  const auto key = render_labels(l);
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto* f = find(name, kind::gauge)) f->samples[render_labels(l)].value = value;
+  if (auto* f = find(name, kind::gauge)) f->samples[key].value = value;
 }
 
 void registry::observe(const std::string& name, const labels& l, double value) {
+  const auto key = render_labels(l);
   std::lock_guard<std::mutex> lock(mu_);
   auto* f = find(name, kind::histogram);
   if (!f) return;
-  auto& s = f->samples[render_labels(l)];
+  auto& s = f->samples[key];
   if (s.counts.empty()) s.counts.resize(f->bounds.size() + 1);
   const auto at = std::lower_bound(f->bounds.begin(), f->bounds.end(), value) - f->bounds.begin();
   ++s.counts[static_cast<std::size_t>(at)];
