@@ -18,7 +18,7 @@ const char* changed_days_sql =
     "SELECT " MQ_MEETING_DAY " AS day FROM meetings m WHERE m.tenant_id = $1 AND m.updated_at > $2 "
     "UNION SELECT " MQ_MEETING_DAY " FROM classifications k JOIN meetings m ON m.id = k.meeting_id "
     "WHERE k.tenant_id = $1 AND k.updated_at > $2 "
-    "UNION SELECT " MQ_DAY("t.finished_at") " FROM tasks t WHERE t.tenant_id = $1 AND t.status = 'failed' "
+    "UNION SELECT " MQ_DAY("t.finished_at") " FROM tasks t WHERE t.tenant_id = $1 AND t.failed "
     "AND t.finished_at > $2 "
     "UNION SELECT " MQ_DAY("u.created_at") " FROM llm_usage u WHERE u.tenant_id = $1 AND u.created_at > $2 "
     "UNION SELECT " MQ_DAY("coalesce(r.finished_at, r.created_at)") " FROM campaign_recipients r "
@@ -29,7 +29,7 @@ const char* changed_days_sql =
 /// Every day of [from, to] with source rows or rollup rows (a full rebuild).
 const char* all_days_sql =
     "SELECT DISTINCT day FROM (SELECT " MQ_MEETING_DAY " AS day FROM meetings m WHERE m.tenant_id = $1 "
-    "UNION SELECT " MQ_DAY("t.finished_at") " FROM tasks t WHERE t.tenant_id = $1 AND t.status = 'failed' "
+    "UNION SELECT " MQ_DAY("t.finished_at") " FROM tasks t WHERE t.tenant_id = $1 AND t.failed "
     "UNION SELECT " MQ_DAY("u.created_at") " FROM llm_usage u WHERE u.tenant_id = $1 "
     "UNION SELECT " MQ_DAY("coalesce(r.finished_at, r.created_at)") " FROM campaign_recipients r WHERE r.tenant_id = $1 "
     "UNION SELECT " MQ_DAY("coalesce(d.finished_at, d.created_at)") " FROM documents d WHERE d.tenant_id = $1 "
@@ -69,7 +69,7 @@ const char* recompute_sql[] = {
     "DELETE FROM rollup_failures WHERE tenant_id = $1 AND day = ANY($2::date[])",
     "INSERT INTO rollup_failures (tenant_id, day, kind, failures) "
     "SELECT $1, " MQ_DAY("t.finished_at") ", t.kind, count(*) FROM tasks t WHERE t.tenant_id = $1 AND "
-    "t.status = 'failed' AND t.finished_at >= (SELECT min(d) FROM unnest($2::date[]) d) - interval '1 day' AND "
+    "t.failed AND t.finished_at >= (SELECT min(d) FROM unnest($2::date[]) d) - interval '1 day' AND "
     MQ_DAY("t.finished_at") " = ANY($2::date[]) GROUP BY 2, 3",
     "DELETE FROM rollup_llm WHERE tenant_id = $1 AND day = ANY($2::date[])",
     "INSERT INTO rollup_llm (tenant_id, day, kind, model, calls, tokens_in, tokens_out, cost_usd) "

@@ -109,6 +109,14 @@ TEST_F(Analytics, KpisMatchIndependentSqlOverTheRawRows) {
                        {"Authorization: Bearer " + key, "Content-Type: text/plain"});
   ASSERT_EQ(doc.status, 202) << doc.body;
   s.wait_task(key, parse(doc.body)["task_id"].GetString());
+  // One classification fails: its meeting is deleted before a worker claims the task.
+  s.stop_workers();
+  auto gone = s.add_meetings(key, {"Cliente: somos una aseguradora en Quito."}).at(0);
+  auto queued = s.post(key, "/api/v1/workers/classify/" + std::to_string(gone));
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  s.sql("DELETE FROM meetings WHERE id = " + std::to_string(gone));
+  s.start_worker();
+  EXPECT_STREQ(s.wait_task(key, parse(queued.body)["task_id"].GetString())["status"].GetString(), "failed");
   auto first = rollup(s, key);
   EXPECT_TRUE(first["full"].GetBool()) << "the first run rebuilds";
   EXPECT_GT(first["days_recomputed"].GetInt(), 100);
@@ -127,6 +135,9 @@ TEST_F(Analytics, KpisMatchIndependentSqlOverTheRawRows) {
                           "' AND tenant_id = '" + t + "'"))
         << sentiment;
   EXPECT_EQ(k["documents"]["completed"].GetInt64(), 1);
+  EXPECT_EQ(k["classification_failures"].GetInt64(), 1);
+  EXPECT_EQ(k["classification_failures"].GetInt64(),
+            s.sql_count("SELECT count(*) FROM tasks WHERE status = 'failed' AND kind = 'classify_meeting' AND tenant_id = '" + t + "'"));
   EXPECT_EQ(k["llm"]["calls"].GetInt64(), s.sql_count("SELECT coalesce(sum(calls), 0) FROM llm_usage WHERE tenant_id = '" + t + "'"));
 
   // Sellers: meetings and closures each.

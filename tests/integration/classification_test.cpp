@@ -152,6 +152,26 @@ TEST_F(Classification, OfflineProviderClassifiesAValidResultForEveryMeeting) {
   EXPECT_EQ(s.sql("SELECT language FROM classifications WHERE meeting_id = " + std::to_string(ids[1])), "en");
 }
 
+TEST_F(Classification, ClaimingATaskWritesNoIndex) {
+  stack s;
+  // An index that names a column the claim writes, in its keys or its predicate, makes
+  // every claim a new row version with an entry in each index of tasks.
+  EXPECT_EQ(s.sql("SELECT string_agg(indexrelid::regclass::text, ', ') FROM pg_index "
+                  "WHERE indrelid = 'tasks'::regclass AND pg_get_indexdef(indexrelid) "
+                  "~ '\\m(status|attempts|started_at|updated_at|next_attempt_at)\\M'"),
+            "");
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: somos una constructora con 40 obras activas."});
+  auto task = s.wait_task(key, classify(s, key, ids[0]));
+  ASSERT_STREQ(task["status"].GetString(), "succeeded");
+  // Of the task's two updates, the claim (queued -> running) stays on its page without
+  // index entries; the outcome (running -> succeeded) leaves the index of unfinished
+  // tasks and cannot. A backend reports its statistics within seconds of a transaction.
+  EXPECT_TRUE(eventually(
+      [&] { return s.sql_count("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'tasks'::regclass") == 1; },
+      std::chrono::seconds(20)));
+}
+
 TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
   llm_stub llm;
   stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
