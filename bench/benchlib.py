@@ -115,8 +115,28 @@ def processes_named(name):
     return out
 
 
+def machine_busy_seconds():
+    """CPU seconds every core of the machine spent busy (steal included) since boot."""
+    with open("/proc/stat") as f:
+        ticks = [int(x) for x in f.readline().split()[1:9]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
+
+
+def wal_bytes():
+    """Bytes of WAL Postgres has written since it was created: its current position."""
+    e = os.environ
+    out = subprocess.run(["psql", "-h", e.get("MQ_POSTGRES_HOST", "127.0.0.1"), "-p", e.get("MQ_POSTGRES_PORT", "5432"),
+                          "-U", e.get("MQ_POSTGRES_USER", "mq"), "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), "-Atc",
+                          "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"],
+                         env=dict(e, PGPASSWORD=e.get("MQ_POSTGRES_PASSWORD", "")), capture_output=True, text=True)
+    return int(out.stdout.strip() or 0)
+
+
 class ServiceMeter:
-    """CPU the shared services spend between start() and stop(), and their peak RSS."""
+    """CPU the shared services spend between start() and stop(), their peak RSS, the
+    machine's busy CPU and the WAL Postgres writes meanwhile. The last two do not
+    depend on how fast the machine is that minute: they show work saved or added."""
 
     NAMES = {"postgres": "postgres", "rabbitmq": "beam.smp", "redis": "redis-server"}
 
@@ -124,8 +144,11 @@ class ServiceMeter:
         self.before = {}
 
     def _read(self):
-        return {k: sum(cpu_seconds(p) for p in processes_named(n) if os.path.exists(f"/proc/{p}"))
-                for k, n in self.NAMES.items()}
+        out = {k: sum(cpu_seconds(p) for p in processes_named(n) if os.path.exists(f"/proc/{p}"))
+               for k, n in self.NAMES.items()}
+        out["machine"] = machine_busy_seconds()
+        out["wal"] = wal_bytes()
+        return out
 
     def start(self):
         self.before = self._read()
@@ -137,15 +160,21 @@ class ServiceMeter:
             pids = processes_named(n)
             out[k] = {"cpu_s": round(after[k] - self.before.get(k, 0.0), 2),
                       "peak_rss_mb": round(max([peak_rss_mb(p) for p in pids] or [0.0]), 1)}
+        out["machine_cpu_s"] = after["machine"] - self.before.get("machine", 0.0)
+        out["wal_bytes"] = after["wal"] - self.before.get("wal", 0)
         return out
 
 
 def services_per_job(meter, jobs):
-    """ServiceMeter.stop() as row columns: <service>_cpu_ms_per_job, <service>_peak_rss_mb."""
+    """ServiceMeter.stop() as row columns: <service>_cpu_ms_per_job, <service>_peak_rss_mb,
+    machine_cpu_ms_per_job (every process, the load generator too) and wal_kb_per_job."""
     out = {}
-    for name, m in meter.stop().items():
-        out[f"{name}_cpu_ms_per_job"] = m["cpu_s"] * 1000 / max(jobs, 1)
-        out[f"{name}_peak_rss_mb"] = m["peak_rss_mb"]
+    m = meter.stop()
+    out["machine_cpu_ms_per_job"] = m.pop("machine_cpu_s") * 1000 / max(jobs, 1)
+    out["wal_kb_per_job"] = m.pop("wal_bytes") / 1024 / max(jobs, 1)
+    for name, v in m.items():
+        out[f"{name}_cpu_ms_per_job"] = v["cpu_s"] * 1000 / max(jobs, 1)
+        out[f"{name}_peak_rss_mb"] = v["peak_rss_mb"]
     return out
 
 

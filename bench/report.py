@@ -38,7 +38,8 @@ def pick(rows, **match):
 PROCESS_COLUMNS = [("worker CPU ms/job", "worker_cpu_ms_per_job"), ("worker peak RSS MB", "worker_peak_rss_mb"),
                    ("api CPU ms/job", "api_cpu_ms_per_job"), ("api RSS MB", "api_peak_rss_mb"),
                    ("stub CPU ms/job", "stub_cpu_ms_per_job"), ("postgres CPU ms/job", "postgres_cpu_ms_per_job"),
-                   ("rabbitmq CPU ms/job", "rabbitmq_cpu_ms_per_job"), ("redis CPU ms/job", "redis_cpu_ms_per_job")]
+                   ("rabbitmq CPU ms/job", "rabbitmq_cpu_ms_per_job"), ("redis CPU ms/job", "redis_cpu_ms_per_job"),
+                   ("machine CPU ms/job", "machine_cpu_ms_per_job"), ("WAL KB/job", "wal_kb_per_job")]
 
 
 def summary(res):
@@ -95,7 +96,9 @@ def markdown(res):
                       ("api CPU ms/job", "api_cpu_ms_per_job"), ("api RSS MB", "api_peak_rss_mb"),
                       ("postgres CPU ms/job", "postgres_cpu_ms_per_job"),
                       ("rabbitmq CPU ms/job", "rabbitmq_cpu_ms_per_job"),
-                      ("generator CPU ms/job", "load_cpu_ms_per_job")], res["ingress"])
+                      ("generator CPU ms/job", "load_cpu_ms_per_job"),
+                      ("machine CPU ms/job", "machine_cpu_ms_per_job"), ("WAL KB/job", "wal_kb_per_job")],
+                     res["ingress"])
     if res.get("e2e") or res.get("celery"):
         out += ["", "## (b), (c), (e) End to end: meetings through `queue-unclassified` until every result is "
                 "in Postgres", ""]
