@@ -6,8 +6,8 @@
                     [--merge] [--quick]
 
 (a) single-job ingress at rising rates, (b) 20,000 jobs end to end with the LLM stub at
-0 ms, (c) the same at 200 ms and 1 s, (d) polling while (b) runs, (e) (c) with 1, 2 and 4 worker
-replicas; Celery's enqueue rate and its prefork and gevent pools on (b) and (c); (f) semantic
+0 ms, (c) the same at 200 ms and 1 s, (d) polling while (b) runs and with nothing else running, (e) (c) with 1, 2 and 4
+worker replicas; Celery's enqueue rate and its prefork and gevent pools on (b) and (c); (f) semantic
 search over 100,000 chunks (bench/results/search.{md,json}). Every figure of the suite is the
 median of --runs runs. Writes bench/results/suite.{md,json} and PNG plots.
 """
@@ -88,6 +88,9 @@ def main():
         res["polling"] = [repeat(f"(d) polling at {r or 'max'}/s", args.runs, scenarios.end_to_end, 0, args.jobs,
                                  1, settings, r)
                           for r in (int(x) for x in args.poll_rates.split(","))]
+        res["polling_alone"] = [repeat(f"(d) polling at {r or 'max'}/s, nothing else running", args.runs,
+                                       scenarios.polling_alone, r, min(args.jobs, 5000), settings)
+                                for r in (int(x) for x in args.poll_rates.split(","))]
     if "celery" in only:
         import celery_bench
         res["celery"] = [repeat(f"Celery {pool} {n}, {lat} ms", args.runs, celery_bench.end_to_end, lat,

@@ -77,3 +77,33 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
     finally:
         stack.stop()
         stub.stop()
+
+
+def polling_alone(rate, jobs, settings, duration=3.0):
+    """(d) without the batch: GET /api/v1/tasks/:id over `jobs` finished tasks at `rate`
+    (0: closed loop) once nothing else runs, to tell the API's own cost from the share of
+    the two cores a running batch leaves it."""
+    stub = b.Stub(0)
+    stack = b.Stack({"MQ_LLM_PROVIDER": "openai", "MQ_LLM_BASE_URL": stub.base_url,
+                     "MQ_LLM_MODEL": "stub-model", **settings})
+    try:
+        stack.start_api()
+        stack.load_meetings(jobs)
+        stack.start_worker()
+        body = stack.queue_unclassified()
+        stack.wait_batch(body["batch_id"])
+        meter = b.ServiceMeter()
+        meter.start()
+        api_cpu = b.cpu_seconds(stack.api.pid)
+        r = b.Load(stack.url, [f"/api/v1/tasks/{t}" for t in body["task_ids"]], rate, duration, key=stack.key).result()
+        ok = r["status"].get("200", 0)
+        row = {"poll_offered_rps": rate, "poll_rps": ok / r["duration_s"] if r["duration_s"] else 0.0,
+               "poll_p50_ms": r["latency_ms"]["p50"], "poll_p99_ms": r["latency_ms"]["p99"],
+               "poll_not_200": r["answered"] - ok + r["errors"],
+               "load_cpu_ms_per_job": r["cpu_s"] * 1000 / max(ok, 1)}
+        row.update(_process_row("api", stack.api.pid, api_cpu, ok))
+        row.update(b.services_per_job(meter, ok))
+        return row
+    finally:
+        stack.stop()
+        stub.stop()
