@@ -10,6 +10,14 @@ def _process_row(prefix, pid, cpu_before, jobs):
             f"{prefix}_peak_rss_mb": b.peak_rss_mb(pid)}
 
 
+def _poll_row(rate, r):
+    """A polling load's result (b.Load.result()) as row columns."""
+    ok = r["status"].get("200", 0)
+    return {"poll_offered_rps": rate, "poll_rps": ok / r["duration_s"] if r["duration_s"] else 0.0,
+            "poll_p50_ms": r["latency_ms"]["p50"], "poll_p99_ms": r["latency_ms"]["p99"],
+            "poll_not_200": r["answered"] - ok + r["errors"]}
+
+
 def ingress(rate, duration, settings):
     """(a) POST /api/v1/workers/classify/:id for fresh meetings at `rate` (0: as fast as
     answers come back), no workers: accepted/s and latency of durable acceptance."""
@@ -68,11 +76,7 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
         row.update(_process_row("stub", stub.proc.pid, stub_cpu, jobs))
         row.update(b.services_per_job(meter, jobs))
         if poll:
-            r = poll.result()
-            ok = r["status"].get("200", 0)
-            row.update({"poll_offered_rps": poll_rate, "poll_rps": ok / r["duration_s"] if r["duration_s"] else 0.0,
-                        "poll_p50_ms": r["latency_ms"]["p50"], "poll_p99_ms": r["latency_ms"]["p99"],
-                        "poll_not_200": r["answered"] - ok + r["errors"]})
+            row.update(_poll_row(poll_rate, poll.result()))
         return row
     finally:
         stack.stop()
@@ -97,10 +101,7 @@ def polling_alone(rate, jobs, settings, duration=3.0):
         api_cpu = b.cpu_seconds(stack.api.pid)
         r = b.Load(stack.url, [f"/api/v1/tasks/{t}" for t in body["task_ids"]], rate, duration, key=stack.key).result()
         ok = r["status"].get("200", 0)
-        row = {"poll_offered_rps": rate, "poll_rps": ok / r["duration_s"] if r["duration_s"] else 0.0,
-               "poll_p50_ms": r["latency_ms"]["p50"], "poll_p99_ms": r["latency_ms"]["p99"],
-               "poll_not_200": r["answered"] - ok + r["errors"],
-               "load_cpu_ms_per_job": r["cpu_s"] * 1000 / max(ok, 1)}
+        row = dict(_poll_row(rate, r), load_cpu_ms_per_job=r["cpu_s"] * 1000 / max(ok, 1))
         row.update(_process_row("api", stack.api.pid, api_cpu, ok))
         row.update(b.services_per_job(meter, ok))
         return row
