@@ -7,6 +7,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/version.hpp>
+#include <array>
 #include <boost/optional.hpp>
 #include <cctype>
 
@@ -149,22 +150,25 @@ class session : public std::enable_shared_from_this<session> {
     }
   }
 
-  /// The response as one buffer, written with one call: Beast's serializer walks a chain
-  /// of buffer views per header, which cost more than the rest of answering a poll.
+  /// The status line and headers built here, written with the body in one call: Beast's
+  /// serializer walks a chain of buffer views per header, which cost more than the rest
+  /// of answering a poll.
   void write(response r) {
     const bool bodiless = r.status / 100 == 1 || r.status == 204 || r.status == 304;
-    auto out = std::make_shared<std::string>();
-    out->reserve(128 + r.body.size() + r.headers.size() * 48);
-    out->append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reason_phrase(r.status));
-    out->append("\r\nServer: mq\r\n");
-    if (!r.content_type.empty()) out->append("Content-Type: ").append(r.content_type).append("\r\n");
-    for (const auto& [k, v] : r.headers) out->append(k).append(": ").append(v).append("\r\n");
-    if (!bodiless) out->append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
-    if (!keep_alive_) out->append("Connection: close\r\n");
-    out->append("\r\n");
-    if (!bodiless) out->append(r.body);
+    auto out = std::make_shared<std::pair<std::string, std::string>>();
+    auto& head = out->first;
+    head.reserve(128 + r.headers.size() * 48);
+    head.append("HTTP/1.1 ").append(std::to_string(r.status)).append(" ").append(reason_phrase(r.status));
+    head.append("\r\nServer: mq\r\n");
+    if (!r.content_type.empty()) head.append("Content-Type: ").append(r.content_type).append("\r\n");
+    for (const auto& [k, v] : r.headers) head.append(k).append(": ").append(v).append("\r\n");
+    if (!bodiless) head.append("Content-Length: ").append(std::to_string(r.body.size())).append("\r\n");
+    if (!keep_alive_) head.append("Connection: close\r\n");
+    head.append("\r\n");
+    if (!bodiless) out->second = std::move(r.body);
+    const std::array<net::const_buffer, 2> buffers{net::buffer(out->first), net::buffer(out->second)};
     stream_.expires_after(opts_.idle_timeout);
-    net::async_write(stream_, net::buffer(*out), [self = shared_from_this(), out](beast::error_code ec, std::size_t) {
+    net::async_write(stream_, buffers, [self = shared_from_this(), out](beast::error_code ec, std::size_t) {
       if (ec || !self->keep_alive_) return self->close();
       self->read();
     });

@@ -34,6 +34,8 @@ struct running_server {
             r.headers = {{"Location", "/things/7"}};
           } else if (req.path == "/empty") {
             r.status = 204;
+          } else if (req.path == "/large") {
+            r.body = std::string(1 << 20, 'x');
           } else {
             r.body = "path=" + req.path;
             r.content_type = "text/plain";
@@ -99,6 +101,13 @@ TEST(HttpServer, WritesStatusHeadersAndLengthAndKeepsTheConnection) {
             "HTTP/1.1 200 OK\r\nServer: mq\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\npath=/one");
   EXPECT_EQ(read_response(s, pending),
             "HTTP/1.1 200 OK\r\nServer: mq\r\nContent-Type: text/plain\r\nContent-Length: 9\r\n\r\npath=/two");
+  // A body larger than any socket buffer arrives whole, and the connection goes on.
+  net::write(s, net::buffer(std::string("GET /large HTTP/1.1\r\nHost: x\r\n\r\nGET /after HTTP/1.1\r\nHost: x\r\n\r\n")));
+  auto large = read_response(s, pending);
+  EXPECT_EQ(large.substr(0, large.find("\r\n\r\n")),
+            "HTTP/1.1 200 OK\r\nServer: mq\r\nContent-Type: application/json\r\nContent-Length: 1048576");
+  EXPECT_EQ(large.substr(large.find("\r\n\r\n") + 4), std::string(1 << 20, 'x'));
+  EXPECT_EQ(read_response(s, pending).substr(0, 15), "HTTP/1.1 200 OK");
   EXPECT_TRUE(pending.empty());
 }
 
