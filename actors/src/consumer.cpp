@@ -9,6 +9,15 @@ namespace {
 
 using namespace std::chrono_literals;
 
+/// Each queue with the prefetch of its consumer.
+std::vector<std::pair<std::string, int>> bounded(const std::vector<std::string>& queue_names, int prefetch,
+                                                 int group_size) {
+  std::vector<std::pair<std::string, int>> out;
+  for (const auto& q : queue_names)
+    out.emplace_back(q, queues::topology::is_bulk(q) ? std::max(1, prefetch / std::max(1, group_size)) : prefetch);
+  return out;
+}
+
 }  // namespace
 
 consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer_state> self,
@@ -24,9 +33,9 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
       self->send(self, poll_atom::value);
     }
   };
-  auto after_settle = [self, resume](std::uint64_t generation, const status& st) {
+  auto after_settle = [self, resume](std::uint64_t generation, std::uint64_t tasks, const status& st) {
     if (generation != self->state.generation) return;
-    if (self->state.in_flight > 0) --self->state.in_flight;
+    self->state.in_flight -= std::min(tasks, self->state.in_flight);
     if (!st) log::warn("consumer", "settle failed; the broker will redeliver", {}, {{"error", st.err().internal}});
     resume();
   };
@@ -35,7 +44,7 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
   auto flush_acks = [self](bool force) {
     auto& st = self->state;
     if (st.to_ack.empty()) return;
-    const auto lowest = st.outstanding.empty() ? UINT64_MAX : *st.outstanding.begin();
+    const auto lowest = st.outstanding.empty() ? UINT64_MAX : st.outstanding.begin()->first;
     std::uint64_t upto = 0;
     for (auto it = st.to_ack.begin(); it != st.to_ack.end() && *it < lowest; it = st.to_ack.erase(it)) upto = *it;
     if (upto && !st.conn->ack(upto, true))
@@ -47,6 +56,21 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
       st.to_ack.clear();
     }
   };
+  auto take = [self, dispatcher](queues::delivery d) {
+    auto& st = self->state;
+    const auto tasks = static_cast<std::uint64_t>(queues::tasks_in(d));
+    st.in_flight += tasks;
+    st.outstanding.emplace(d.tag, tasks);
+    self->send(dispatcher, std::move(d), st.generation);
+  };
+  /// Forgets a settled delivery; returns how many tasks it carried.
+  auto forget = [self](std::uint64_t tag) -> std::uint64_t {
+    auto it = self->state.outstanding.find(tag);
+    if (it == self->state.outstanding.end()) return 0;
+    const auto tasks = it->second;
+    self->state.outstanding.erase(it);
+    return tasks;
+  };
   return {
       [=](poll_atom) {
         auto& st = self->state;
@@ -54,7 +78,7 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
         if (st.draining) return;
         if (!st.conn->is_open()) {
           auto opened = st.conn->open();
-          if (opened) opened = st.conn->consume(queue_names, prefetch);
+          if (opened) opened = st.conn->consume(bounded(queue_names, prefetch, cfg.group_size));
           if (!opened) {
             log::warn("consumer", "broker unreachable; retrying", {},
                       {{"error", opened.err().internal}, {"retry_ms", std::to_string(st.reconnect_ms)}});
@@ -78,11 +102,7 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
           self->delayed_send(self, 100ms, poll_atom::value);
           return;
         }
-        if (*next) {
-          ++st.in_flight;
-          st.outstanding.insert((*next)->tag);
-          self->send(dispatcher, std::move(**next), st.generation);
-        }
+        if (*next) take(std::move(**next));
         flush_acks(false);
         st.polling = true;
         self->send(self, poll_atom::value);
@@ -92,11 +112,7 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
         auto& st = self->state;
         if (!st.polling && st.conn->is_open()) {
           auto next = st.conn->next(0ms);
-          if (next && *next) {
-            ++st.in_flight;
-            st.outstanding.insert((*next)->tag);
-            self->send(dispatcher, std::move(**next), st.generation);
-          }
+          if (next && *next) take(std::move(**next));
         }
         flush_acks(true);
         self->delayed_send(self, 1s, tick_atom::value);
@@ -104,17 +120,17 @@ consumer_actor::behavior_type consumer(consumer_actor::stateful_pointer<consumer
       [=](ack_atom, std::uint64_t tag, std::uint64_t generation) {
         auto& st = self->state;
         if (generation != st.generation) return;
-        st.outstanding.erase(tag);
+        const auto tasks = forget(tag);
         if (st.to_ack.empty()) st.oldest_to_ack = std::chrono::steady_clock::now();
         st.to_ack.insert(tag);
         flush_acks(st.draining || !st.polling);
-        after_settle(generation, ok_status());
+        after_settle(generation, tasks, ok_status());
       },
       [=](nack_atom, std::uint64_t tag, std::uint64_t generation, bool requeue) {
         auto& st = self->state;
         if (generation != st.generation) return;
-        st.outstanding.erase(tag);
-        after_settle(generation, st.conn->nack(tag, requeue));
+        const auto tasks = forget(tag);
+        after_settle(generation, tasks, st.conn->nack(tag, requeue));
         flush_acks(st.draining || !st.polling);
       },
       [=](drain_atom) -> bool {

@@ -72,15 +72,11 @@ void services::with_cache(const call_ptr&, std::function<void(store::result_cach
 
 void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
                              std::function<void(status)> done, std::string outbox_id) {
-  std::vector<queues::outgoing> msgs;
-  msgs.reserve(tasks.size());
   std::vector<store::result_cache::entry> states;
   states.reserve(tasks.size());
-  for (const auto& t : tasks) {
+  for (const auto& t : tasks)
     states.push_back({keys.task(t.tenant_id, t.id), schemas::to_json(t), store::result_cache::write_mode::first});
-    msgs.push_back(queues::job_message(t));
-  }
-  publisher.publish(std::move(msgs), [this, outbox_id = std::move(outbox_id), states = std::move(states),
+  publisher.publish(queues::job_messages(tasks, cfg.amqp.group_size), [this, outbox_id = std::move(outbox_id), states = std::move(states),
                                       done = std::move(done)](status st) mutable {
     if (st && !outbox_id.empty()) mark_published(std::move(outbox_id));
     // Polls of queued tasks are answered from the cache; a worker's newer state stays.

@@ -158,6 +158,7 @@ std::vector<field> bind(app_config& c) {
       .str("prefix", c.amqp.prefix)
       .integer("heartbeat_seconds", c.amqp.heartbeat_seconds, 0, 600)
       .integer("delivery_limit", c.amqp.delivery_limit, 1, 1000)
+      .integer("group_size", c.amqp.group_size, 1, 1000)
       .integer("confirm_timeout_ms", c.amqp.confirm_timeout_ms, 10, 600000)
       .integer("connect_timeout_ms", c.amqp.connect_timeout_ms, 10, 600000);
   b.section("documents")

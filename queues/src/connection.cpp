@@ -99,9 +99,27 @@ const std::vector<std::string>& topology::kinds() {
   return all;
 }
 
-std::vector<std::string> topology::consumed_queues() const {
+bool topology::is_bulk(std::string_view queue) {
+  constexpr std::string_view suffix = ".bulk";
+  return queue.size() > suffix.size() && queue.substr(queue.size() - suffix.size()) == suffix;
+}
+
+std::string topology::kind_of(std::string_view q) const {
+  if (q.size() <= prefix.size() + 1 || q.substr(0, prefix.size()) != prefix) return {};
+  auto kind = q.substr(prefix.size() + 1);
+  if (is_bulk(kind)) kind.remove_suffix(5);
+  return std::string(kind);
+}
+
+std::vector<std::string> topology::job_queues() const {
   std::vector<std::string> names;
   for (const auto& k : kinds()) names.push_back(queue(k));
+  for (const auto& k : kinds()) names.push_back(bulk_queue(k));
+  return names;
+}
+
+std::vector<std::string> topology::consumed_queues() const {
+  auto names = job_queues();
   names.push_back(dead_queue());
   return names;
 }
@@ -185,13 +203,13 @@ struct connection::impl {
     amqp_queue_bind(conn, main_channel, bytes(topo.dead_queue()), bytes(topo.dead_exchange()),
                     amqp_empty_bytes, amqp_empty_table);
     if (auto st = check_rpc("bind dead-letter queue"); !st) return st;
-    for (const auto& kind : topology::kinds()) {
-      auto q = topo.queue(kind);
-      if (auto st = declare_queue(q, true); !st) return st;
-      amqp_queue_bind(conn, main_channel, bytes(q), bytes(topo.jobs_exchange()), bytes(kind),
-                      amqp_empty_table);
-      if (auto st = check_rpc("bind " + q); !st) return st;
-    }
+    for (const auto& kind : topology::kinds())
+      for (const auto& [q, key] : {std::pair{topo.queue(kind), kind},
+                                   std::pair{topo.bulk_queue(kind), topology::bulk_key(kind)}}) {
+        if (auto st = declare_queue(q, true); !st) return st;
+        amqp_queue_bind(conn, main_channel, bytes(q), bytes(topo.jobs_exchange()), bytes(key), amqp_empty_table);
+        if (auto st = check_rpc("bind " + q); !st) return st;
+      }
     return declare_delays();
   }
 
@@ -277,8 +295,7 @@ result<queue_stats> connection::stats(const std::string& queue) {
 status connection::delete_topology() {
   auto& d = *impl_;
   if (!d.conn) return make_error(errc::unavailable, "message broker unavailable");
-  std::vector<std::string> names{d.topo.dead_queue()};
-  for (const auto& kind : topology::kinds()) names.push_back(d.topo.queue(kind));
+  auto names = d.topo.consumed_queues();
   for (auto tier : topology::delay_tiers()) names.push_back(d.topo.delay_queue(tier));
   for (const auto& q : names) {
     amqp_queue_delete(d.conn, main_channel, bytes(q), 0, 0);
@@ -291,12 +308,17 @@ status connection::delete_topology() {
   return ok_status();
 }
 
-status connection::consume(const std::vector<std::string>& queues, int prefetch) {
+status connection::consume(const std::vector<std::pair<std::string, int>>& queues) {
   auto& d = *impl_;
   if (!d.conn) return make_error(errc::unavailable, "message broker unavailable");
-  amqp_basic_qos(d.conn, main_channel, 0, static_cast<std::uint16_t>(prefetch), 0);
-  if (auto st = d.check_rpc("set prefetch"); !st) return st;
-  for (const auto& q : queues) {
+  int prefetch = -1;
+  for (const auto& [q, bound] : queues) {
+    // Per consumer (global = 0): applies to the consumers started after it.
+    if (bound != prefetch) {
+      prefetch = bound;
+      amqp_basic_qos(d.conn, main_channel, 0, static_cast<std::uint16_t>(prefetch), 0);
+      if (auto st = d.check_rpc("set prefetch"); !st) return st;
+    }
     auto* ok = amqp_basic_consume(d.conn, main_channel, bytes(q), amqp_empty_bytes, 0, 0, 0,
                                   amqp_empty_table);
     if (auto st = d.check_rpc("consume " + q); !st) return st;

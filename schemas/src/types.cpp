@@ -59,15 +59,49 @@ std::string encode(const envelope& e) {
   if (!e.request_id.empty()) w.kv("request_id", e.request_id);
   if (e.attempt > 0) w.kv("attempt", e.attempt);
   if (e.not_before > 0) w.kv("not_before", static_cast<long long>(e.not_before));
+  if (e.deliveries > 0) w.kv("deliveries", e.deliveries);
   w.end_object();
   return w.take();
 }
 
-result<envelope> decode_envelope(std::string_view body) {
+std::string encode_group(const std::vector<envelope>& group) {
+  const auto& first = group.front();
+  json::writer w;
+  w.begin_object();
+  w.kv("v", 1);
+  w.kv("tenant_id", first.tenant_id);
+  w.kv("kind", first.kind);
+  if (!first.batch_id.empty()) w.kv("batch_id", first.batch_id);
+  if (!first.request_id.empty()) w.kv("request_id", first.request_id);
+  if (first.not_before > 0) w.kv("not_before", static_cast<long long>(first.not_before));
+  w.key("tasks");
+  w.begin_array();
+  for (const auto& e : group) {
+    w.begin_object();
+    w.kv("task_id", e.task_id);
+    w.kv("subject_id", static_cast<long long>(e.subject_id));
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  return w.take();
+}
+
+namespace {
+
+/// `body` parsed and valid against the message schema `name`; errc::poison otherwise.
+result<rapidjson::Document> read_message(std::string_view body, const char* name, const char* label) {
   auto doc = json::parse(body);
   if (!doc) return make_error(errc::poison, doc.err().message);
-  if (auto bad = validate("envelope", *doc))
-    return make_error(errc::poison, "envelope: " + bad->message);
+  if (auto bad = validate(name, *doc)) return make_error(errc::poison, std::string(label) + ": " + bad->message);
+  return doc;
+}
+
+}  // namespace
+
+result<envelope> decode_envelope(std::string_view body) {
+  auto doc = read_message(body, "envelope", "envelope");
+  if (!doc) return doc.err();
   envelope e;
   e.task_id = *json::get_string(*doc, "task_id");
   e.tenant_id = *json::get_string(*doc, "tenant_id");
@@ -80,7 +114,29 @@ result<envelope> decode_envelope(std::string_view body) {
   e.request_id = json::get_string(*doc, "request_id").value_or("");
   e.attempt = static_cast<int>(json::get_int(*doc, "attempt").value_or(0));
   e.not_before = json::get_int(*doc, "not_before").value_or(0);
+  e.deliveries = static_cast<int>(json::get_int(*doc, "deliveries").value_or(0));
   return e;
+}
+
+result<std::vector<envelope>> decode_group(std::string_view body) {
+  auto doc = read_message(body, "envelope_group", "envelope group");
+  if (!doc) return doc.err();
+  envelope shared;
+  shared.tenant_id = *json::get_string(*doc, "tenant_id");
+  if (!is_uuid(shared.tenant_id)) return make_error(errc::poison, "envelope group: tenant_id must be a UUID");
+  shared.kind = *json::get_string(*doc, "kind");
+  shared.batch_id = json::get_string(*doc, "batch_id").value_or("");
+  shared.request_id = json::get_string(*doc, "request_id").value_or("");
+  shared.not_before = json::get_int(*doc, "not_before").value_or(0);
+  std::vector<envelope> out;
+  for (const auto& t : (*doc)["tasks"].GetArray()) {
+    auto e = shared;
+    e.task_id = *json::get_string(t, "task_id");
+    if (!is_uuid(e.task_id)) return make_error(errc::poison, "envelope group: every task_id must be a UUID");
+    e.subject_id = *json::get_int(t, "subject_id");
+    out.push_back(std::move(e));
+  }
+  return out;
 }
 
 std::string to_json(const task_record& t) {

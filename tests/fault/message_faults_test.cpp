@@ -43,7 +43,7 @@ TEST_F(MessageFaults, HostileMessagesAreDeadLetteredWhileHealthyJobsKeepFlowing)
   EXPECT_EQ(parse(s.get(key, "/api/v1/dead-letters").body)["total"].GetInt(), 0);
   EXPECT_TRUE(s.workers()[0]->running());
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 500);
-  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+  EXPECT_EQ(s.waiting("classify_meeting"), 0u);
   // And the worker keeps working afterwards.
   auto more = s.add_meetings(key, {"Cliente: después de todo eso, una más."});
   auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(more[0]));
@@ -67,11 +67,14 @@ TEST_F(MessageFaults, EveryJobOfABatchPublishedTwiceRunsOnce) {
                                                     accepted["batch_id"].GetString(), "copy"}),
                   task_id);
   }
-  EXPECT_EQ(s.queue("classify_meeting").messages, 600u);
+  EXPECT_EQ(s.queue("classify_meeting").messages, 300u);
+  EXPECT_EQ(s.queue("classify_meeting.bulk").messages, 6u) << "the batch, 50 tasks a message";
   s.start_worker();
   auto b = s.wait_batch(key, accepted["batch_id"].GetString());
   EXPECT_EQ(b["succeeded"].GetInt(), 300);
-  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; }));
+  EXPECT_TRUE(eventually([&] {
+    return s.waiting("classify_meeting") == 0;
+  }));
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 300);
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE attempts <> 1"), 0);
   EXPECT_EQ(llm.calls(), 300);

@@ -40,7 +40,7 @@ std::string error_code(const http_result& r) {
 struct footprint {
   long long meetings, tasks, batches, clients, classifications;
   std::size_t redis_keys;
-  unsigned queued;
+  std::uint64_t queued;
   bool operator==(const footprint& o) const {
     return meetings == o.meetings && tasks == o.tasks && batches == o.batches && clients == o.clients &&
            classifications == o.classifications && redis_keys == o.redis_keys && queued == o.queued;
@@ -51,7 +51,7 @@ footprint measure(stack& s) {
   return {s.sql_count("SELECT count(*) FROM meetings"), s.sql_count("SELECT count(*) FROM tasks"),
           s.sql_count("SELECT count(*) FROM batches"), s.sql_count("SELECT count(*) FROM clients"),
           s.sql_count("SELECT count(*) FROM classifications"), s.redis_keys().size(),
-          s.queue("classify_meeting").messages};
+          s.waiting("classify_meeting")};
 }
 
 TEST_F(Api, BadInputGetsTheDocumentedErrorAndChangesNothing) {
@@ -190,8 +190,10 @@ TEST_F(Api, QueueUnclassifiedIsDurableAndIdempotent) {
   auto f = parse(first.body);
   EXPECT_EQ(f["queued"].GetInt(), 25);
   EXPECT_EQ(f["already_queued"].GetInt(), 0);
-  // Accepted means committed and confirmed by the broker: all 25 wait in the queue.
-  EXPECT_EQ(s.queue("classify_meeting").messages, 25u);
+  // Accepted means committed and confirmed by the broker: all 25 wait in the queue, as
+  // one bulk message (amqp.group_size 50).
+  EXPECT_EQ(s.queue("classify_meeting.bulk").messages, 1u);
+  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE status = 'queued'"), 25);
 
   auto second = s.post(key, "/api/v1/classifications/queue-unclassified");
@@ -200,10 +202,10 @@ TEST_F(Api, QueueUnclassifiedIsDurableAndIdempotent) {
   EXPECT_EQ(g["queued"].GetInt(), 0);
   EXPECT_EQ(g["already_queued"].GetInt(), 25);
   EXPECT_TRUE(g["batch_id"].IsNull());
-  EXPECT_EQ(s.queue("classify_meeting").messages, 25u) << "nothing queued twice";
+  EXPECT_EQ(s.queue("classify_meeting.bulk").messages, 1u) << "nothing queued twice";
   auto one = parse(s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[3])).body);
   EXPECT_TRUE(one["deduplicated"].GetBool());
-  EXPECT_EQ(s.queue("classify_meeting").messages, 25u);
+  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
 
   s.start_worker();
   auto batch = s.wait_batch(key, f["batch_id"].GetString());

@@ -45,7 +45,7 @@ TEST_F(Cancel, AQueuedTaskIsCancelledAndNeverReachesTheLlm) {
   s.start_worker();
   auto done = s.wait_task(key, second["task_id"].GetString());
   EXPECT_STREQ(done["status"].GetString(), "succeeded");
-  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; }));
+  EXPECT_TRUE(eventually([&] { return s.waiting("classify_meeting") == 0; }));
   EXPECT_EQ(llm.calls(), 1);
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications WHERE meeting_id = " + std::to_string(ids[0])), 0);
   EXPECT_EQ(status_of(s, key, task_id), "cancelled");
@@ -91,7 +91,7 @@ TEST_F(Cancel, ABatchCancelledMidRunStopsAndKeepsNoResultOfACancelledTask) {
   EXPECT_EQ(b["succeeded"].GetInt() + b["cancelled"].GetInt(), 80) << s.workers()[0]->log();
   EXPECT_EQ(b["cancelled"].GetInt(), cancelled);
   // Only calls already under way when the cancel committed may still arrive.
-  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; }));
+  EXPECT_TRUE(eventually([&] { return s.waiting("classify_meeting") == 0; }));
   EXPECT_LE(llm.calls() - calls_at_cancel, in_flight);
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications c JOIN tasks t ON t.subject_id = c.meeting_id "
                         "WHERE t.status = 'cancelled'"),

@@ -97,7 +97,7 @@ TEST_F(Classification, OutOfTaxonomyAnswerFailsTheTaskAndStoresNothing) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 0);
   EXPECT_EQ(s.get(key, "/api/v1/classifications/" + std::to_string(ids[0])).status, 404);
   for (const auto& k : s.redis_keys()) EXPECT_EQ(k.find(":cls:"), std::string::npos) << k;
-  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+  EXPECT_EQ(s.waiting("classify_meeting"), 0u);
   EXPECT_EQ(s.dead_letters(), 0) << "a failed task is an outcome, not a dead letter";
 }
 
@@ -243,7 +243,7 @@ TEST_F(Classification, CommittedButUnpublishedWorkIsPublishedByTheOutboxRelay) {
           tenant + "', 'classify_meeting', " + std::to_string(ids[i]) + ", '" + batch + "') RETURNING 1");
   s.sql("INSERT INTO outbox (id, task_ids) VALUES ('" + new_uuid() + "', ARRAY['" + in_batch[0] + "', '" +
         in_batch[1] + "']::uuid[]) RETURNING 1");
-  EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+  EXPECT_EQ(s.waiting("classify_meeting"), 0u);
   EXPECT_STREQ(s.wait_task(key, single)["status"].GetString(), "succeeded");
   auto b = s.wait_batch(key, batch);
   EXPECT_EQ(b["succeeded"].GetInt(), 2);

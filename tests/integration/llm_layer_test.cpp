@@ -286,7 +286,7 @@ TEST_F(LlmLayer, ALongWaitReleasesTheDeliveryAndTheTaskShowsRetrying) {
       EXPECT_TRUE(t["next_attempt_at"].IsString());
       EXPECT_EQ(error_code_of(t), "LLM_RATE_LIMITED");
       // Released: nothing of this job is unacknowledged in the work queue; it waits in a delay queue.
-      EXPECT_EQ(s.queue("classify_meeting").messages, 0u);
+      EXPECT_EQ(s.waiting("classify_meeting"), 0u);
     }
     std::this_thread::sleep_for(milliseconds(20));
   }

@@ -40,7 +40,7 @@ void expect_exactly_once(stack& s, int accepted, const std::string& what) {
             0)
       << what;
   EXPECT_EQ(s.dead_letters(), 0) << what;
-  EXPECT_TRUE(eventually([&] { return s.queue("classify_meeting").messages == 0; })) << what;
+  EXPECT_TRUE(eventually([&] { return s.waiting("classify_meeting") == 0; })) << what;
 }
 
 bool exited_zero(int status) { return status != -1 && WIFEXITED(status) && WEXITSTATUS(status) == 0; }

@@ -84,7 +84,10 @@ class stack {
   /// First column of the first row of `sql` in the stack's schema ("" for NULL).
   std::string sql(const std::string& query);
   long long sql_count(const std::string& query) { return std::stoll(sql(query)); }
+  /// The queue of `kind` ("dead" for the dead-letter queue, "<kind>.bulk" for a bulk queue).
   queues::queue_stats queue(const std::string& kind);
+  /// Messages waiting for `kind`, on its queue and its bulk queue (a bulk message counts once).
+  std::uint64_t waiting(const std::string& kind) { return queue(kind).messages + queue(kind + ".bulk").messages; }
   /// Dead letters: recorded in Postgres plus those still waiting in the dead-letter queue.
   long long dead_letters();
   /// Keys in Redis under the stack's prefix.

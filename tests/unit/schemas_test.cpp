@@ -81,10 +81,48 @@ TEST(Envelope, RoundTripsAndRejectsPoison) {
   EXPECT_EQ(back->task_id, e.task_id);
   EXPECT_EQ(back->subject_id, 42);
   EXPECT_EQ(back->request_id, "req-1");
+  EXPECT_EQ(back->deliveries, 0);
+  e.deliveries = 3;
+  EXPECT_EQ(schemas::decode_envelope(schemas::encode(e))->deliveries, 3);
   for (const char* poison : {"", "not json", "{}", "[1,2]", R"({"v":1,"task_id":"x","tenant_id":"y","kind":"classify_meeting","subject_id":1})",
                              R"({"v":1,"task_id":"01a200a4-5fe1-7a80-831f-4a63e53b6564","tenant_id":"01a200a4-5fe1-7a80-831f-4a63e53b6564","kind":"mine_bitcoin","subject_id":1})"}) {
     auto r = schemas::decode_envelope(poison);
     ASSERT_FALSE(r.ok()) << poison;
+    EXPECT_EQ(r.err().code, errc::poison);
+  }
+}
+
+TEST(EnvelopeGroup, CarriesEachTaskWithWhatTheyShareAndRejectsPoison) {
+  const std::string tenant = "01a200a4-5fe1-7a80-831f-4a63e53b6565";
+  std::vector<schemas::envelope> group;
+  for (int i = 0; i < 3; ++i) {
+    schemas::envelope e{"01a200a4-5fe1-7a80-831f-4a63e53b656" + std::to_string(i), tenant, "send_message", 10 + i,
+                        "01a200a4-5fe1-7a80-831f-4a63e53b6599", "req-9"};
+    e.not_before = 1700000000000;
+    group.push_back(e);
+  }
+  auto back = schemas::decode_group(schemas::encode_group(group));
+  ASSERT_TRUE(back.ok()) << back.err().message;
+  ASSERT_EQ(back->size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    const auto& e = (*back)[i];
+    EXPECT_EQ(e.task_id, group[i].task_id);
+    EXPECT_EQ(e.subject_id, 10 + i);
+    EXPECT_EQ(e.tenant_id, tenant);
+    EXPECT_EQ(e.kind, "send_message");
+    EXPECT_EQ(e.batch_id, group[i].batch_id);
+    EXPECT_EQ(e.request_id, "req-9");
+    EXPECT_EQ(e.not_before, 1700000000000);
+  }
+  std::string too_many = R"({"v":1,"tenant_id":")" + tenant + R"(","kind":"send_message","tasks":[)";
+  for (int i = 0; i < 1001; ++i) too_many += std::string(i ? "," : "") + R"({"task_id":")" + tenant + R"(","subject_id":1})";
+  too_many += "]}";
+  const std::string head = R"({"v":1,"tenant_id":")" + tenant + R"(","kind":"send_message","tasks":)";
+  for (const std::string& poison : {std::string(""), std::string("[]"), head + "[]}", head + R"([{"task_id":"x","subject_id":1}]})",
+                                    head + R"([{"task_id":")" + tenant + R"("}]})", too_many,
+                                    schemas::encode(group.front())}) {
+    auto r = schemas::decode_group(poison);
+    ASSERT_FALSE(r.ok()) << poison.substr(0, 200);
     EXPECT_EQ(r.err().code, errc::poison);
   }
 }

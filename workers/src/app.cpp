@@ -98,6 +98,9 @@ int run(const config::app_config& cfg) {
   }
   ctx->publisher = std::make_shared<queues::publisher>(cfg.amqp, queues::topology{cfg.amqp.prefix});
   ctx->topology = queues::topology{cfg.amqp.prefix};
+  ctx->prefetch = cfg.worker.prefetch;
+  ctx->group_size = cfg.amqp.group_size;
+  ctx->delivery_limit = cfg.amqp.delivery_limit;
   ctx->keys = store::cache_keys{cfg.redis.key_prefix};
   ctx->llm_cfg = cfg.llm;
   ctx->documents_cfg = cfg.documents;

@@ -25,8 +25,9 @@ int to_int(const std::string& s) {
   }
 }
 
-/// Why the broker dead-lettered a message, in words.
-std::string broker_reason_text(const std::string& reason) {
+}  // namespace
+
+std::string dead_letter_reason_text(const std::string& reason) {
   if (reason == "delivery_limit")
     return "delivered more often than the queue's delivery limit without being settled (every worker "
            "holding it died or gave it back)";
@@ -35,6 +36,8 @@ std::string broker_reason_text(const std::string& reason) {
   if (reason == "maxlen") return "dropped by the queue's length limit";
   return "dead-lettered by the broker (" + reason + ")";
 }
+
+namespace {
 
 void finish(recorder_pointer self, actors::settle s) { settle_and_quit(self, s, actors::job_end::recorded); }
 
@@ -89,7 +92,7 @@ store::dead_letter read_dead_letter(const queues::delivery& d) {
     out.reason = header(d, "x-first-death-reason");
     if (out.reason.empty()) out.reason = "unknown";
     out.error_code = out.reason == "delivery_limit" ? code_name(errc::poison) : "DEAD_LETTERED";
-    out.error = broker_reason_text(out.reason);
+    out.error = dead_letter_reason_text(out.reason);
     out.queue = header(d, "x-first-death-queue");
     out.deliveries = static_cast<int>(d.delivery_count);
   }

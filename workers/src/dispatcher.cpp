@@ -4,6 +4,7 @@
 
 #include "mq/core/log.hpp"
 #include "mq/core/metrics.hpp"
+#include "mq/workers/bulk.hpp"
 #include "mq/workers/dead_letters.hpp"
 
 namespace mq::workers {
@@ -11,9 +12,9 @@ namespace {
 
 using actors::job_end;
 using actors::settle;
+using dispatcher_pointer = actors::dispatcher_actor::stateful_pointer<dispatcher_state>;
 
-void settle_delivery(actors::dispatcher_actor::stateful_pointer<dispatcher_state> self,
-                     std::uint64_t tag, std::uint64_t generation, settle s) {
+void settle_delivery(dispatcher_pointer self, std::uint64_t tag, std::uint64_t generation, settle s) {
   auto& consumer = self->state.consumer;
   switch (s) {
     case settle::ack:
@@ -37,6 +38,7 @@ const char* outcome_name(job_end end) {
     case job_end::poison: return "poison";
     case job_end::returned: return "returned";
     case job_end::recorded: return "recorded";
+    case job_end::split: return "split";
   }
   return "unknown";
 }
@@ -48,6 +50,10 @@ void count(actors::worker_stats& st, const job_in_flight& job, job_end end) {
   m.observe("mq_job_duration_seconds", {{"kind", job.kind}},
             std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count());
   if (end == job_end::recorded) m.inc("mq_dead_letters_total");
+  if (end == job_end::split) {
+    ++st.split;  // its tasks are counted as they run
+    return;
+  }
   ++st.processed;
   switch (end) {
     case job_end::succeeded: ++st.succeeded; break;
@@ -57,7 +63,52 @@ void count(actors::worker_stats& st, const job_in_flight& job, job_end end) {
     case job_end::poison: ++st.poison; break;
     case job_end::returned: ++st.returned; break;
     case job_end::recorded: ++st.recorded; break;
+    case job_end::split: break;
   }
+}
+
+/// Settles the delivery `tag`, or when it is a bulk message one of its tasks: the
+/// message is settled with its last task.
+void settle_part(dispatcher_pointer self, std::uint64_t tag, std::uint64_t generation, settle s) {
+  auto& groups = self->state.groups;
+  auto g = groups.find({generation, tag});
+  if (g == groups.end()) return settle_delivery(self, tag, generation, s);
+  if (s != settle::ack) g->second.settle = settle::requeue;
+  if (--g->second.left > 0) return;
+  settle_delivery(self, tag, generation, g->second.settle);
+  groups.erase(g);
+}
+
+template <class Behavior, class... Ts>
+void spawn_for(dispatcher_pointer self, const queues::delivery& d, std::uint64_t generation, std::string kind,
+               Behavior fn, Ts&&... xs) {
+  job_in_flight entry{d.tag, generation, std::move(kind), std::chrono::steady_clock::now()};
+  auto me = caf::actor_cast<actors::dispatcher_actor>(self);
+  auto j = self->spawn<caf::monitored>(fn, self->state.ctx, me, std::forward<Ts>(xs)...);
+  self->state.jobs.emplace(j.address(), std::move(entry));
+}
+
+/// Starts the work of one delivery: a job, a dead letter's recording, or for a bulk
+/// message one of those per task (or its split).
+void start(dispatcher_pointer self, queues::delivery d, std::uint64_t generation) {
+  const auto& topo = self->state.ctx->topology;
+  const bool dead = d.queue == topo.dead_queue();
+  auto kind = dead ? std::string("dead_letter") : topo.kind_of(d.queue);
+  if (queues::topology::is_bulk(dead ? d.routing_key : d.queue)) {
+    // An unreadable one goes to a single job (or recorder), which dead-letters it whole.
+    if (auto group = schemas::decode_group(d.body)) {
+      if (!dead && (d.redelivered || group->size() > static_cast<std::size_t>(self->state.ctx->prefetch)))
+        return spawn_for(self, d, generation, kind, bulk_splitter, d, generation, std::move(*group));
+      self->state.groups[{generation, d.tag}] = group_in_flight{group->size()};
+      for (const auto& e : *group) {
+        if (dead) spawn_for(self, d, generation, kind, dead_letter_recorder, part_of(d, e), generation);
+        else spawn_for(self, d, generation, kind, job, part_of(d, e), generation);
+      }
+      return;
+    }
+  }
+  if (dead) spawn_for(self, d, generation, kind, dead_letter_recorder, std::move(d), generation);
+  else spawn_for(self, d, generation, kind, job, std::move(d), generation);
 }
 
 }  // namespace
@@ -65,7 +116,8 @@ void count(actors::worker_stats& st, const job_in_flight& job, job_end end) {
 void declare_job_metrics() {
   auto& m = metrics::global();
   m.counter("mq_jobs_total", "Deliveries this replica finished, by job kind and outcome (succeeded, failed, "
-                             "deferred for a retry or a rate limit, skipped, poison, returned, recorded).");
+                             "deferred for a retry or a rate limit, skipped, poison, returned, recorded; split: a bulk message "
+                             "published again task by task).");
   m.histogram("mq_job_duration_seconds", "Time from delivery to settlement, by job kind.");
   m.gauge("mq_jobs_in_flight", "Deliveries this replica is working on.");
   m.counter("mq_dead_letters_total", "Dead letters this replica recorded in Postgres.");
@@ -80,7 +132,7 @@ actors::dispatcher_actor::behavior_type dispatcher(
     if (it == self->state.jobs.end()) return;
     log::error("dispatcher", "job died without settling; requeued", {},
                {{"reason", self->system().render(dm.reason)}});
-    settle_delivery(self, it->second.tag, it->second.generation, settle::requeue);
+    settle_part(self, it->second.tag, it->second.generation, settle::requeue);
     count(self->state.stats, it->second, job_end::returned);
     self->state.jobs.erase(it);
     metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
@@ -88,20 +140,12 @@ actors::dispatcher_actor::behavior_type dispatcher(
   return {
       [self](queues::delivery& d, std::uint64_t generation) {
         self->state.consumer = caf::actor_cast<actors::consumer_actor>(self->current_sender());
-        const auto& topo = self->state.ctx->topology;
-        const bool dead = d.queue == topo.dead_queue();
-        job_in_flight entry{d.tag, generation,
-                            dead ? "dead_letter" : d.queue.substr(std::min(d.queue.size(), topo.prefix.size() + 1)),
-                            std::chrono::steady_clock::now()};
-        auto me = caf::actor_cast<actors::dispatcher_actor>(self);
-        auto j = dead ? self->spawn<caf::monitored>(dead_letter_recorder, self->state.ctx, me, std::move(d), generation)
-                      : self->spawn<caf::monitored>(job, self->state.ctx, me, std::move(d), generation);
-        self->state.jobs.emplace(j.address(), std::move(entry));
+        start(self, std::move(d), generation);
         metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
       },
       [self](actors::done_atom, std::uint64_t tag, std::uint64_t generation, settle s, job_end end) {
         auto it = self->state.jobs.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
-        settle_delivery(self, tag, generation, s);
+        settle_part(self, tag, generation, s);
         if (it != self->state.jobs.end()) {
           count(self->state.stats, it->second, end);
           self->state.jobs.erase(it);

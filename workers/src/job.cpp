@@ -5,6 +5,7 @@
 #include "mq/core/failpoint.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/log.hpp"
+#include "mq/workers/dead_letters.hpp"
 
 namespace mq::workers {
 namespace {
@@ -51,20 +52,16 @@ void publish_then(job_pointer self, queues::outgoing m, std::function<void(bool)
 /// Publishes `env` to the delay tier that fits `remaining`, then runs `then(ok)`.
 void send_delayed(job_pointer self, const schemas::envelope& env, milliseconds remaining,
                   std::function<void(bool)> then) {
-  queues::outgoing m;
+  auto m = queues::job_message(env);
   m.exchange = self->state.ctx->topology.delay_exchange();
-  m.routing_key = env.kind;
-  m.body = schemas::encode(env);
-  m.message_id = env.task_id;
-  m.headers = {{"mq-delay", std::to_string(queues::topology::tier_for(remaining.count()))}};
-  if (!env.request_id.empty()) m.headers.emplace_back("x-request-id", env.request_id);
+  m.headers.insert(m.headers.begin(), {"mq-delay", std::to_string(queues::topology::tier_for(remaining.count()))});
   publish_then(self, std::move(m), std::move(then));
 }
 
 /// Dead-letters the delivery with why: a copy carrying the error goes to the dead-letter
 /// exchange, then the delivery is acked. Without a confirm it is rejected instead, and
 /// the broker dead-letters it without the error.
-void bury(job_pointer self, errc code, const std::string& why) {
+void bury(job_pointer self, errc code, const std::string& why, const std::string& reason = "poison") {
   const auto& d = self->state.delivery;
   log::error("job", "message dead-lettered", log_ctx(self),
              {{"error", why}, {"queue", d.queue}, {"message_id", d.message_id}});
@@ -74,11 +71,11 @@ void bury(job_pointer self, errc code, const std::string& why) {
   m.body = d.body;
   m.message_id = d.message_id;
   m.headers = {{"x-mq-dead-id", new_uuid()},
-               {"x-mq-reason", "poison"},
+               {"x-mq-reason", reason},
                {"x-mq-error-code", code_name(code)},
                {"x-mq-error", why},
                {"x-mq-queue", d.queue},
-               {"x-mq-deliveries", std::to_string(d.delivery_count + 1)}};
+               {"x-mq-deliveries", std::to_string(d.delivery_count + 1 + self->state.envelope.deliveries)}};
   for (const auto& [k, v] : d.headers)
     if (k == "x-request-id") m.headers.emplace_back(k, v);
     else if (k == "x-death") m.headers.emplace_back("x-mq-x-death", v);  // the broker's own header stays its own
@@ -159,8 +156,10 @@ void claim(job_pointer self) {
   self->request(ctx.pg_for(self->state.envelope.task_id), caf::infinite, actors::claim_atom::value,
                 // A claim tried again after a lost connection may have committed the first
                 // time: this delivery is the owner either way, so it may take over.
-                store::claim_request{self->state.envelope,
-                                     self->state.delivery.redelivered || self->state.outage_retries > 0})
+                // So may a task split from a bulk message that came back (see dispatcher).
+                store::claim_request{self->state.envelope, self->state.delivery.redelivered ||
+                                                               self->state.outage_retries > 0 ||
+                                                               self->state.envelope.deliveries > 0})
       .then(
           [self](actors::claim_reply& r) {
             if (!r) {
@@ -204,6 +203,11 @@ void claim(job_pointer self) {
 /// Starts the job, or keeps it waiting until its not-before time: a short wait holds the
 /// delivery, a long one sends it through the delay queues again.
 void start(job_pointer self) {
+  // A task split from a bulk message that came back: the broker counts this message's
+  // deliveries only, so the worker adds the ones before the split to the limit.
+  if (const int before = self->state.envelope.deliveries;
+      before > 0 && self->state.delivery.delivery_count + before > self->state.ctx->delivery_limit)
+    return bury(self, errc::poison, dead_letter_reason_text("delivery_limit"), "delivery_limit");
   const auto remaining = milliseconds(self->state.envelope.not_before - now_ms());
   if (remaining <= milliseconds(20)) return claim(self);
   if (remaining <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))

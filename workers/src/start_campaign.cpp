@@ -55,9 +55,7 @@ void start_campaign(job_pointer self, const store::claim_result& claim, completi
             log::info("campaigns", "campaign started", where,
                       {{"campaign_id", std::to_string(id)}, {"deliveries", std::to_string(r->deliveries)},
                        {"publishing", std::to_string(r->tasks.size())}});
-            std::vector<queues::outgoing> msgs;
-            msgs.reserve(r->tasks.size());
-            for (const auto& t : r->tasks) msgs.push_back(queues::job_message(t));
+            auto msgs = queues::job_messages(r->tasks, self->state.ctx->group_size);
             const auto deliveries = r->deliveries;
             const auto outbox_id = r->outbox_id;
             auto publisher = self->state.ctx->publisher;

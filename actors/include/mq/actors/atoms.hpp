@@ -57,7 +57,7 @@ using slot_atom = caf::atom_constant<caf::atom("slot")>;
 enum class settle { ack, requeue, reject };
 
 /// How a job ended, for counters.
-enum class job_end { succeeded, failed, deferred, skipped, poison, returned, recorded };
+enum class job_end { succeeded, failed, deferred, skipped, poison, returned, recorded, split };
 
 /// Counters of one worker replica.
 struct worker_stats {
@@ -70,6 +70,7 @@ struct worker_stats {
   std::uint64_t poison = 0;
   std::uint64_t returned = 0;
   std::uint64_t recorded = 0;  ///< Dead letters recorded in Postgres.
+  std::uint64_t split = 0;     ///< Bulk messages split into one message per task.
 };
 
 using claim_reply = mq::result<store::claim_result>;

@@ -32,6 +32,14 @@ struct outgoing {
 /// with the task id as message id; due at the task's next_attempt_at when it has one (a
 /// scheduled campaign), so workers keep it in the delay queues until then.
 outgoing job_message(const schemas::task_record& t);
+/// The message that runs the task `e` names, alone.
+outgoing job_message(const schemas::envelope& e);
+
+/// The messages that run `tasks`: runs of tasks that share their kind, tenant, batch,
+/// request id and due time go out as bulk messages of up to `group_size` tasks each
+/// (header x-mq-tasks counts them); a task alone in its run goes out as job_message().
+/// A `group_size` of 1 sends every task alone.
+std::vector<outgoing> job_messages(const std::vector<schemas::task_record>& tasks, int group_size);
 
 /// One received message, not yet acknowledged.
 struct delivery {
@@ -44,6 +52,9 @@ struct delivery {
   std::int64_t delivery_count = 0;  ///< x-delivery-count of quorum queues (0 the first time).
   std::vector<std::pair<std::string, std::string>> headers;  ///< String-valued headers.
 };
+
+/// How many tasks a delivery carries (its x-mq-tasks header; 1 without one).
+int tasks_in(const delivery& d);
 
 /// Depth and consumers of a queue.
 struct queue_stats {
@@ -78,8 +89,9 @@ class connection {
   status delete_topology();
 
   // ---- consuming ----
-  /// Sets the prefetch bound and starts consuming `queues` with manual acks.
-  status consume(const std::vector<std::string>& queues, int prefetch);
+  /// Starts consuming each queue with manual acks, each consumer bounded by its own
+  /// prefetch (unacknowledged deliveries).
+  status consume(const std::vector<std::pair<std::string, int>>& queues);
   /// Waits up to `timeout` for a delivery; nullopt on timeout; unavailable once the
   /// connection is lost (then call open() again).
   result<std::optional<delivery>> next(std::chrono::milliseconds timeout);

@@ -10,6 +10,9 @@ namespace mq::queues {
 /// tests) never share a queue:
 ///   <prefix>.jobs   direct exchange, routing key = job kind
 ///   <prefix>.<kind> quorum queue per kind, delivery limit, dead-letters to <prefix>.dlx
+///   <prefix>.<kind>.bulk  the same for bulk messages (several tasks of one batch each,
+///                   routing key "<kind>.bulk"): consumed with a prefetch of its own, so
+///                   single jobs never wait behind a large batch in the broker
 ///   <prefix>.dlx    fanout exchange receiving dead letters
 ///   <prefix>.dead   quorum queue holding dead letters for inspection and replay
 ///   <prefix>.delay  headers exchange for delayed retries: header "mq-delay" names a tier
@@ -25,10 +28,19 @@ struct topology {
   std::string delay_exchange() const { return prefix + ".delay"; }
   std::string delay_queue(long long tier_ms) const { return prefix + ".delay." + std::to_string(tier_ms); }
   std::string queue(std::string_view kind) const { return prefix + "." + std::string(kind); }
+  std::string bulk_queue(std::string_view kind) const { return queue(kind) + ".bulk"; }
+  /// Routing key of `kind`'s bulk messages.
+  static std::string bulk_key(std::string_view kind) { return std::string(kind) + ".bulk"; }
+  /// Whether `queue` is a bulk queue.
+  static bool is_bulk(std::string_view queue);
+  /// The job kind `queue` holds (empty for a queue of no kind).
+  std::string kind_of(std::string_view queue) const;
 
   /// Every job kind that has a queue.
   static const std::vector<std::string>& kinds();
-  /// What a worker replica consumes: every job kind's queue, then the dead-letter queue.
+  /// Every job queue: each kind's queue, then each kind's bulk queue.
+  std::vector<std::string> job_queues() const;
+  /// What a worker replica consumes: the job queues, then the dead-letter queue.
   std::vector<std::string> consumed_queues() const;
   /// Delay tiers in milliseconds, ascending.
   static const std::vector<long long>& delay_tiers();

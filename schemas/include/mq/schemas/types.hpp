@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "mq/core/error.hpp"
 
@@ -37,11 +38,24 @@ struct envelope {
   std::string request_id;       ///< X-Request-ID of the HTTP request that created it.
   int attempt = 0;              ///< Failed LLM calls already spent (carried by delayed retries).
   std::int64_t not_before = 0;  ///< Unix ms before which it must not run; 0 = now.
+  /// Deliveries the task already had inside a bulk message that came back and was split
+  /// (see workers/bulk.hpp): when above 0 this message may take over the task from a
+  /// worker that died running it, as a redelivered message may, and they count towards
+  /// the delivery limit.
+  int deliveries = 0;
 };
 
 std::string encode(const envelope& e);
 /// Parses and validates a message body; errc::poison if it can never be processed.
 result<envelope> decode_envelope(std::string_view body);
+
+/// The body of a bulk message (json/envelope_group.schema.json): the tasks of `group`,
+/// which share their tenant, kind, batch, request id and not-before time (the first
+/// one's are written; attempt and deliveries are not carried).
+std::string encode_group(const std::vector<envelope>& group);
+/// Parses and validates a bulk message body into one envelope per task; errc::poison if
+/// it can never be processed.
+result<std::vector<envelope>> decode_group(std::string_view body);
 
 /// A task as stored (tasks table) and as shown to clients.
 struct task_record {

@@ -7,6 +7,9 @@
 
 namespace mq::workers {
 
+/// Why a message was dead-lettered (`reason` as x-first-death-reason names it), in words.
+std::string dead_letter_reason_text(const std::string& reason);
+
 /// What a dead letter's headers say about how it died.
 store::dead_letter read_dead_letter(const queues::delivery& d);
 

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -18,12 +19,20 @@ struct job_in_flight {
   std::chrono::steady_clock::time_point started;
 };
 
+/// A bulk message whose tasks run as jobs of their own: settled once all of them are.
+struct group_in_flight {
+  std::size_t left = 0;                           ///< Tasks not yet settled.
+  actors::settle settle = actors::settle::ack;  ///< requeue once any task was not acked.
+};
+
 /// State of the dispatcher: the consumer to settle with, jobs in flight, counters.
 struct dispatcher_state {
   std::shared_ptr<const job_context> ctx;
   actors::consumer_actor consumer;
   /// Job actor -> its delivery until the job reports done.
   std::unordered_map<caf::actor_addr, job_in_flight> jobs;
+  /// Bulk messages in flight by (generation, tag).
+  std::map<std::pair<std::uint64_t, std::uint64_t>, group_in_flight> groups;
   actors::worker_stats stats;
   static inline const char* name = "dispatcher";
 };
@@ -35,6 +44,13 @@ void declare_job_metrics();
 /// Dispatcher behavior: spawns a monitored job actor per delivery and relays how each
 /// delivery is settled. A job that terminates without reporting (a bug, an exception)
 /// gets its delivery requeued, bounded by the queue's delivery limit.
+///
+/// A bulk message runs one job per task and is acked once every one of them acked; if
+/// any did not, it is requeued once all are settled, and comes back to be split. A bulk
+/// message delivered before (or carrying more tasks than worker.prefetch) is split:
+/// each task is published as its own message and the bulk message acked, so a task that
+/// keeps killing its worker ends in the dead-letter queue alone. A dead-lettered bulk
+/// message is recorded task by task.
 actors::dispatcher_actor::behavior_type dispatcher(
     actors::dispatcher_actor::stateful_pointer<dispatcher_state> self,
     std::shared_ptr<const job_context> ctx);

@@ -40,6 +40,9 @@ struct job_context {
   config::documents_config documents_cfg;
   config::campaigns_config campaigns_cfg;
   config::prices_config prices;
+  int prefetch = 0;      ///< worker.prefetch: a bulk message with more tasks is split.
+  int group_size = 0;    ///< amqp.group_size, for the tasks a job publishes.
+  int delivery_limit = 0;  ///< amqp.delivery_limit, also for the tasks split from a bulk message.
   std::string provider;  ///< Recorded with results.
   std::string model;
 
