@@ -1,5 +1,8 @@
-#include "mq/core/time.hpp"
 #include "mq/queues/amqp.hpp"
+
+#include <unordered_map>
+
+#include "mq/core/time.hpp"
 
 namespace mq::queues {
 namespace {
@@ -12,9 +15,9 @@ schemas::envelope envelope_of(const schemas::task_record& t) {
   return e;
 }
 
-bool same_group(const schemas::envelope& a, const schemas::envelope& b) {
-  return a.kind == b.kind && a.tenant_id == b.tenant_id && a.batch_id == b.batch_id &&
-         a.request_id == b.request_id && a.not_before == b.not_before;
+/// What the tasks of one bulk message share.
+std::string group_key(const schemas::envelope& e) {
+  return e.kind + '\n' + e.tenant_id + '\n' + e.batch_id + '\n' + std::to_string(e.not_before);
 }
 
 }  // namespace
@@ -46,19 +49,20 @@ outgoing bulk(const std::vector<schemas::envelope>& group) {
 outgoing job_message(const schemas::task_record& t) { return job_message(envelope_of(t)); }
 
 std::vector<outgoing> job_messages(const std::vector<schemas::task_record>& tasks, int group_size) {
-  std::vector<outgoing> out;
-  std::vector<schemas::envelope> group;
-  auto flush = [&] {
-    if (group.size() == 1) out.push_back(job_message(group.front()));
-    else if (!group.empty()) out.push_back(bulk(group));
-    group.clear();
-  };
+  std::vector<std::vector<schemas::envelope>> groups;
+  std::unordered_map<std::string, std::size_t> open;  // key -> the group still filling
   for (const auto& t : tasks) {
     auto e = envelope_of(t);
-    if (!group.empty() && (!same_group(group.front(), e) || static_cast<int>(group.size()) >= group_size)) flush();
-    group.push_back(std::move(e));
+    auto [it, fresh] = open.try_emplace(group_key(e), groups.size());
+    if (fresh || static_cast<int>(groups[it->second].size()) >= group_size) {
+      it->second = groups.size();
+      groups.emplace_back();
+    }
+    groups[it->second].push_back(std::move(e));
   }
-  flush();
+  std::vector<outgoing> out;
+  out.reserve(groups.size());
+  for (const auto& g : groups) out.push_back(g.size() == 1 ? job_message(g.front()) : bulk(g));
   return out;
 }
 

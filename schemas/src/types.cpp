@@ -80,6 +80,7 @@ std::string encode_group(const std::vector<envelope>& group) {
     w.begin_object();
     w.kv("task_id", e.task_id);
     w.kv("subject_id", static_cast<long long>(e.subject_id));
+    if (e.request_id != first.request_id) w.kv("request_id", e.request_id);
     w.end_object();
   }
   w.end_array();
@@ -134,6 +135,7 @@ result<std::vector<envelope>> decode_group(std::string_view body) {
     e.task_id = *json::get_string(t, "task_id");
     if (!is_uuid(e.task_id)) return make_error(errc::poison, "envelope group: every task_id must be a UUID");
     e.subject_id = *json::get_int(t, "subject_id");
+    if (auto own = json::get_string(t, "request_id")) e.request_id = *own;
     out.push_back(std::move(e));
   }
   return out;

@@ -304,6 +304,28 @@ queues::queue_stats stack::queue(const std::string& kind) {
   return *st;
 }
 
+std::vector<std::string> stack::queued_tasks(const std::string& kind) {
+  const queues::topology topo{cfg_.amqp.prefix};
+  std::vector<std::string> ids;
+  for (const auto& name : {topo.queue(kind), topo.bulk_queue(kind)}) {
+    const auto expected = queue(name.substr(topo.prefix.size() + 1)).messages;
+    if (expected == 0) continue;
+    queues::connection c(cfg_.amqp, topo);
+    if (!c.open() || !c.consume({{name, static_cast<int>(expected)}}))
+      throw std::runtime_error("cannot consume " + name);
+    for (std::uint64_t n = 0; n < expected; ++n) {
+      auto d = c.next(std::chrono::seconds(10));
+      if (!d || !*d) throw std::runtime_error("fewer messages than the broker counted on " + name);
+      if (auto group = schemas::decode_group((*d)->body); group && queues::topology::is_bulk(name))
+        for (const auto& e : *group) ids.push_back(e.task_id);
+      else if (auto e = schemas::decode_envelope((*d)->body))
+        ids.push_back(e->task_id);
+    }
+    c.close();  // everything goes back to the queue
+  }
+  return ids;
+}
+
 std::pair<int, std::string> stack::mqctl(const std::vector<std::string>& args,
                                          const std::map<std::string, std::string>& extra) {
   auto quote = [](const std::string& s) {

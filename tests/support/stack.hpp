@@ -88,6 +88,9 @@ class stack {
   queues::queue_stats queue(const std::string& kind);
   /// Messages waiting for `kind`, on its queue and its bulk queue (a bulk message counts once).
   std::uint64_t waiting(const std::string& kind) { return queue(kind).messages + queue(kind + ".bulk").messages; }
+  /// The task ids in the messages waiting for `kind` (both queues), each as often as it
+  /// is queued: every message is received and returned unacknowledged.
+  std::vector<std::string> queued_tasks(const std::string& kind);
   /// Dead letters: recorded in Postgres plus those still waiting in the dead-letter queue.
   long long dead_letters();
   /// Keys in Redis under the stack's prefix.

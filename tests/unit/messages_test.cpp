@@ -53,23 +53,47 @@ TEST(JobMessages, ABatchGoesOutInBulkMessagesOfAtMostTheGroupSize) {
   EXPECT_EQ(next, 121) << "every task once, in order";
 }
 
-TEST(JobMessages, OnlyTasksThatShareEverythingButTheirIdsShareAMessage) {
+TEST(JobMessages, TasksShareAMessageWhenTheyShareKindTenantBatchAndDueTime) {
   std::vector<schemas::task_record> tasks{task(1, "b1"), task(2, "b1"), task(3, "b2"), task(4, "b1"),
-                                          task(5, "b1"), task(6, "b1", "send_message"), task(7, "")};
-  tasks[4].next_attempt_at = "2030-01-01T00:00:00Z";  // due later than task 4
+                                          task(5, "b1"), task(6, "b1", "send_message"), task(7, "b1")};
+  tasks[4].next_attempt_at = "2030-01-01T00:00:00Z";  // due later than the others
+  tasks[6].tenant_id = "01a200a4-5fe1-7a80-831f-4a63e53b6566";
   auto out = queues::job_messages(tasks, 50);
-  ASSERT_EQ(out.size(), 6u);
+  ASSERT_EQ(out.size(), 5u);
   EXPECT_EQ(out[0].routing_key, "classify_meeting.bulk");
-  EXPECT_EQ(schemas::decode_group(out[0].body)->size(), 2u);
+  auto group = schemas::decode_group(out[0].body);
+  ASSERT_TRUE(group.ok());
+  ASSERT_EQ(group->size(), 3u);
+  EXPECT_EQ((*group)[2].subject_id, 4) << "not only neighbours";
+  const std::vector<int> alone{3, 5, 6, 7};
   for (std::size_t i = 1; i < out.size(); ++i) {
     EXPECT_EQ(header(out[i], "x-mq-tasks"), "") << i;
     auto e = schemas::decode_envelope(out[i].body);
     ASSERT_TRUE(e.ok()) << i << ": " << out[i].body;
-    EXPECT_EQ(e->subject_id, static_cast<std::int64_t>(i + 2));
+    EXPECT_EQ(e->subject_id, alone[i - 1]);
     EXPECT_EQ(out[i].routing_key, e->kind);
     EXPECT_EQ(out[i].message_id, e->task_id);
   }
-  EXPECT_GT(schemas::decode_envelope(out[3].body)->not_before, 0);
+  EXPECT_GT(schemas::decode_envelope(out[2].body)->not_before, 0);
+}
+
+TEST(JobMessages, SingleJobsAcceptedTogetherShareAMessageAndKeepTheirRequestIds) {
+  std::vector<schemas::task_record> tasks;
+  for (int i = 1; i <= 4; ++i) {
+    tasks.push_back(task(i, ""));
+    tasks.back().request_id = "req-" + std::to_string(i);
+  }
+  tasks[2].request_id.reset();
+  auto out = queues::job_messages(tasks, 50);
+  ASSERT_EQ(out.size(), 1u);
+  EXPECT_EQ(header(out[0], "x-request-id"), "req-1");
+  auto group = schemas::decode_group(out[0].body);
+  ASSERT_TRUE(group.ok()) << group.err().message;
+  ASSERT_EQ(group->size(), 4u);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_EQ((*group)[i].request_id, i == 2 ? "" : "req-" + std::to_string(i + 1)) << i;
+    EXPECT_EQ((*group)[i].batch_id, "");
+  }
 }
 
 TEST(JobMessages, AGroupSizeOfOneSendsEveryTaskAlone) {

@@ -17,7 +17,8 @@ queues::delivery part_of(const queues::delivery& d, const schemas::envelope& tas
   one.redelivered = d.redelivered;
   one.delivery_count = d.delivery_count;
   for (const auto& h : d.headers)
-    if (h.first != "x-mq-tasks") one.headers.push_back(h);
+    if (h.first != "x-mq-tasks" && h.first != "x-request-id") one.headers.push_back(h);
+  if (!task.request_id.empty()) one.headers.emplace_back("x-request-id", task.request_id);
   return one;
 }
 

@@ -108,7 +108,7 @@ struct amqp_config {
   std::string prefix;    ///< Prefix of exchange and queue names (tests use one each).
   int heartbeat_seconds = 0;
   int delivery_limit = 0;
-  int group_size = 0;    ///< Most tasks of one batch in one bulk message (1: one message per task).
+  int group_size = 0;    ///< Most tasks in one bulk message (1: one message per task).
   int confirm_timeout_ms = 0;
   int connect_timeout_ms = 0;
 };

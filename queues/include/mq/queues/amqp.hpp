@@ -35,10 +35,11 @@ outgoing job_message(const schemas::task_record& t);
 /// The message that runs the task `e` names, alone.
 outgoing job_message(const schemas::envelope& e);
 
-/// The messages that run `tasks`: runs of tasks that share their kind, tenant, batch,
-/// request id and due time go out as bulk messages of up to `group_size` tasks each
-/// (header x-mq-tasks counts them); a task alone in its run goes out as job_message().
-/// A `group_size` of 1 sends every task alone.
+/// The messages that run `tasks`: tasks that share their kind, tenant, batch and due
+/// time go out as bulk messages of up to `group_size` tasks each, in the order given
+/// (header x-mq-tasks counts them; each task keeps its own request id); a task that
+/// shares them with no other goes out as job_message(). A `group_size` of 1 sends every
+/// task alone.
 std::vector<outgoing> job_messages(const std::vector<schemas::task_record>& tasks, int group_size);
 
 /// One received message, not yet acknowledged.

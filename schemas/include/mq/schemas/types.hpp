@@ -50,8 +50,9 @@ std::string encode(const envelope& e);
 result<envelope> decode_envelope(std::string_view body);
 
 /// The body of a bulk message (json/envelope_group.schema.json): the tasks of `group`,
-/// which share their tenant, kind, batch, request id and not-before time (the first
-/// one's are written; attempt and deliveries are not carried).
+/// which share their tenant, kind, batch and not-before time (the first one's are
+/// written; attempt and deliveries are not carried). A task whose request id is not the
+/// first one's carries its own.
 std::string encode_group(const std::vector<envelope>& group);
 /// Parses and validates a bulk message body into one envelope per task; errc::poison if
 /// it can never be processed.

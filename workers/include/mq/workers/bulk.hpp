@@ -10,7 +10,7 @@ namespace mq::workers {
 
 /// The delivery of one task of the bulk message `d`: the same tag (the message is
 /// settled once, for all its tasks), the task's own envelope as body and its id as
-/// message id, routed by its kind.
+/// message id, its own request id, routed by its kind.
 queues::delivery part_of(const queues::delivery& d, const schemas::envelope& task);
 
 /// State of a bulk message's split.
