@@ -129,6 +129,10 @@ int run(const config::app_config& cfg) {
   log::info("worker", "started", {},
             {{"id", replica_id}, {"provider", ctx->provider}, {"model", ctx->model},
              {"prefetch", std::to_string(cfg.worker.prefetch)}, {"metrics_port", std::to_string(ops.port())}});
+  if (cfg.worker.prefetch < cfg.amqp.group_size)
+    log::warn("worker", "worker.prefetch is below amqp.group_size: every full bulk message is split on delivery "
+                        "and published again task by task", {},
+              {{"prefetch", std::to_string(cfg.worker.prefetch)}, {"group_size", std::to_string(cfg.amqp.group_size)}});
 
   int sig = 0;
   sigwait(&signals, &sig);
