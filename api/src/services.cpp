@@ -76,7 +76,8 @@ void services::publish_tasks(const std::vector<schemas::task_record>& tasks,
   states.reserve(tasks.size());
   for (const auto& t : tasks)
     states.push_back({keys.task(t.tenant_id, t.id), schemas::to_json(t), store::result_cache::write_mode::first});
-  publisher.publish(queues::job_messages(tasks, cfg.amqp.group_size), [this, outbox_id = std::move(outbox_id), states = std::move(states),
+  auto msgs = queues::job_messages(tasks, cfg.amqp.group_size);
+  publisher.publish(std::move(msgs), [this, outbox_id = std::move(outbox_id), states = std::move(states),
                                       done = std::move(done)](status st) mutable {
     if (st && !outbox_id.empty()) mark_published(std::move(outbox_id));
     // Polls of queued tasks are answered from the cache; a worker's newer state stays.

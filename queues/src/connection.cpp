@@ -100,14 +100,13 @@ const std::vector<std::string>& topology::kinds() {
 }
 
 bool topology::is_bulk(std::string_view queue) {
-  constexpr std::string_view suffix = ".bulk";
-  return queue.size() > suffix.size() && queue.substr(queue.size() - suffix.size()) == suffix;
+  return queue.size() > bulk_suffix.size() && queue.substr(queue.size() - bulk_suffix.size()) == bulk_suffix;
 }
 
 std::string topology::kind_of(std::string_view q) const {
   if (q.size() <= prefix.size() + 1 || q.substr(0, prefix.size()) != prefix) return {};
   auto kind = q.substr(prefix.size() + 1);
-  if (is_bulk(kind)) kind.remove_suffix(5);
+  if (is_bulk(kind)) kind.remove_suffix(bulk_suffix.size());
   return std::string(kind);
 }
 

@@ -66,16 +66,19 @@ std::vector<outgoing> job_messages(const std::vector<schemas::task_record>& task
   return out;
 }
 
-int tasks_in(const delivery& d) {
+std::string header_of(const delivery& d, std::string_view key) {
   for (const auto& [k, v] : d.headers)
-    if (k == "x-mq-tasks") {
-      try {
-        return std::max(1, std::stoi(v));
-      } catch (const std::exception&) {
-        return 1;
-      }
-    }
-  return 1;
+    if (k == key) return v;
+  return {};
+}
+
+int tasks_in(const delivery& d) {
+  try {
+    const auto n = header_of(d, "x-mq-tasks");
+    return n.empty() ? 1 : std::max(1, std::stoi(n));
+  } catch (const std::exception&) {
+    return 1;
+  }
 }
 
 }  // namespace mq::queues

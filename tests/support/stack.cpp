@@ -307,8 +307,9 @@ queues::queue_stats stack::queue(const std::string& kind) {
 std::vector<std::string> stack::queued_tasks(const std::string& kind) {
   const queues::topology topo{cfg_.amqp.prefix};
   std::vector<std::string> ids;
-  for (const auto& name : {topo.queue(kind), topo.bulk_queue(kind)}) {
-    const auto expected = queue(name.substr(topo.prefix.size() + 1)).messages;
+  for (const auto& label : {kind, queues::topology::bulk_key(kind)}) {
+    const auto name = topo.queue(label);
+    const auto expected = queue(label).messages;
     if (expected == 0) continue;
     queues::connection c(cfg_.amqp, topo);
     if (!c.open() || !c.consume({{name, static_cast<int>(expected)}}))

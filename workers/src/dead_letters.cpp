@@ -11,12 +11,6 @@ namespace {
 
 using recorder_pointer = caf::stateful_actor<recorder_state>*;
 
-std::string header(const queues::delivery& d, const std::string& key) {
-  for (const auto& [k, v] : d.headers)
-    if (k == key) return v;
-  return {};
-}
-
 int to_int(const std::string& s) {
   try {
     return s.empty() ? 0 : std::stoi(s);
@@ -76,24 +70,24 @@ store::dead_letter read_dead_letter(const queues::delivery& d) {
   store::dead_letter out;
   out.body = d.body;
   if (auto env = schemas::decode_envelope(d.body)) out.envelope = std::move(*env);
-  auto x_death = header(d, "x-death");
-  if (auto id = header(d, "x-mq-dead-id"); !id.empty()) {
-    x_death = header(d, "x-mq-x-death");
+  auto x_death = queues::header_of(d, "x-death");
+  if (auto id = queues::header_of(d, "x-mq-dead-id"); !id.empty()) {
+    x_death = queues::header_of(d, "x-mq-x-death");
     // Dead-lettered by a worker, which said why.
     out.dedup_key = "worker:" + id;
-    out.reason = header(d, "x-mq-reason");
-    out.error_code = header(d, "x-mq-error-code");
-    out.error = header(d, "x-mq-error");
-    out.queue = header(d, "x-mq-queue");
-    out.deliveries = to_int(header(d, "x-mq-deliveries"));
+    out.reason = queues::header_of(d, "x-mq-reason");
+    out.error_code = queues::header_of(d, "x-mq-error-code");
+    out.error = queues::header_of(d, "x-mq-error");
+    out.queue = queues::header_of(d, "x-mq-queue");
+    out.deliveries = to_int(queues::header_of(d, "x-mq-deliveries"));
   } else {
     // Dead-lettered by the broker: x-death is the record (stable across redeliveries).
     out.dedup_key = "broker:" + d.message_id + ":" + x_death + ":" + (x_death.empty() ? d.body : "");
-    out.reason = header(d, "x-first-death-reason");
+    out.reason = queues::header_of(d, "x-first-death-reason");
     if (out.reason.empty()) out.reason = "unknown";
     out.error_code = out.reason == "delivery_limit" ? code_name(errc::poison) : "DEAD_LETTERED";
     out.error = dead_letter_reason_text(out.reason);
-    out.queue = header(d, "x-first-death-queue");
+    out.queue = queues::header_of(d, "x-first-death-queue");
     out.deliveries = static_cast<int>(d.delivery_count);
   }
   if (out.queue.empty()) out.queue = d.routing_key;

@@ -50,10 +50,7 @@ void count(actors::worker_stats& st, const job_in_flight& job, job_end end) {
   m.observe("mq_job_duration_seconds", {{"kind", job.kind}},
             std::chrono::duration<double>(std::chrono::steady_clock::now() - job.started).count());
   if (end == job_end::recorded) m.inc("mq_dead_letters_total");
-  if (end == job_end::split) {
-    ++st.split;  // its tasks are counted as they run
-    return;
-  }
+  if (end == job_end::split) return;  // it ran no task: its tasks are counted as they run
   ++st.processed;
   switch (end) {
     case job_end::succeeded: ++st.succeeded; break;

@@ -70,7 +70,6 @@ struct worker_stats {
   std::uint64_t poison = 0;
   std::uint64_t returned = 0;
   std::uint64_t recorded = 0;  ///< Dead letters recorded in Postgres.
-  std::uint64_t split = 0;     ///< Bulk messages split into one message per task.
 };
 
 using claim_reply = mq::result<store::claim_result>;

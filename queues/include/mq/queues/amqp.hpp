@@ -6,6 +6,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -54,6 +55,8 @@ struct delivery {
   std::vector<std::pair<std::string, std::string>> headers;  ///< String-valued headers.
 };
 
+/// The value of the header `key` of `d`; empty without one.
+std::string header_of(const delivery& d, std::string_view key);
 /// How many tasks a delivery carries (its x-mq-tasks header; 1 without one).
 int tasks_in(const delivery& d);
 

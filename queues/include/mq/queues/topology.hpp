@@ -28,9 +28,11 @@ struct topology {
   std::string delay_exchange() const { return prefix + ".delay"; }
   std::string delay_queue(long long tier_ms) const { return prefix + ".delay." + std::to_string(tier_ms); }
   std::string queue(std::string_view kind) const { return prefix + "." + std::string(kind); }
-  std::string bulk_queue(std::string_view kind) const { return queue(kind) + ".bulk"; }
+  /// What a bulk queue's name and routing key add to its kind's.
+  static constexpr std::string_view bulk_suffix = ".bulk";
+  std::string bulk_queue(std::string_view kind) const { return queue(bulk_key(kind)); }
   /// Routing key of `kind`'s bulk messages.
-  static std::string bulk_key(std::string_view kind) { return std::string(kind) + ".bulk"; }
+  static std::string bulk_key(std::string_view kind) { return std::string(kind) + std::string(bulk_suffix); }
   /// Whether `queue` is a bulk queue.
   static bool is_bulk(std::string_view queue);
   /// The job kind `queue` holds (empty for a queue of no kind).

@@ -15,7 +15,6 @@ queues::delivery part_of(const queues::delivery& d, const schemas::envelope& tas
 
 /// State of a bulk message's split.
 struct splitter_state : delivery_owner {
-  bool confirmed = false;
   static inline const char* name = "bulk_splitter";
 };
 
