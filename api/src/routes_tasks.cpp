@@ -1,6 +1,10 @@
 // Accepting classification jobs (durably: committed, then confirmed by the broker) and
 // reading tasks and batches.
 
+#include <memory>
+#include <mutex>
+#include <optional>
+
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
@@ -27,22 +31,25 @@ void write_ids(json::writer& w, const char* key, const std::vector<schemas::task
   w.end_array();
 }
 
+/// The 202 for a batch (200 when nothing was new).
+void reply_batch(const call_ptr& c, const store::enqueued_batch& b) {
+  json::writer w;
+  w.begin_object();
+  w.kv("batch_id", b.batch ? std::optional<std::string>(b.batch->id) : std::nullopt);
+  w.kv("queued", static_cast<unsigned long>(b.created.size()));
+  w.kv("already_queued", static_cast<unsigned long>(b.already_active.size()));
+  write_ids(w, "task_ids", b.created);
+  write_ids(w, "already_queued_task_ids", b.already_active);
+  if (b.batch) w.kv("status_url", batches_path + b.batch->id);
+  w.end_object();
+  if (!b.batch) return c->reply(200, w.take());
+  c->reply(202, w.take(), {{"Location", batches_path + b.batch->id}});
+}
+
 void accept_batch(services& s, const call_ptr& c, store::enqueued_batch b) {
   auto created = b.created;
   auto outbox_id = b.outbox_id;
-  publish_then_accept(s, c, std::move(created), std::move(outbox_id), [c, b = std::move(b)] {
-    json::writer w;
-    w.begin_object();
-    w.kv("batch_id", b.batch ? std::optional<std::string>(b.batch->id) : std::nullopt);
-    w.kv("queued", static_cast<unsigned long>(b.created.size()));
-    w.kv("already_queued", static_cast<unsigned long>(b.already_active.size()));
-    write_ids(w, "task_ids", b.created);
-    write_ids(w, "already_queued_task_ids", b.already_active);
-    if (b.batch) w.kv("status_url", batches_path + b.batch->id);
-    w.end_object();
-    if (!b.batch) return c->reply(200, w.take());
-    c->reply(202, w.take(), {{"Location", batches_path + b.batch->id}});
-  });
+  publish_then_accept(s, c, std::move(created), std::move(outbox_id), [c, b = std::move(b)] { reply_batch(c, b); });
 }
 
 void classify_one(services& s, const call_ptr& c) {
@@ -70,15 +77,62 @@ void classify_batch(services& s, const call_ptr& c) {
   });
 }
 
+/// The publishes of queue-unclassified's chunks: `finish` runs once, with the first
+/// failure if any, when the last chunk is committed and every publish has settled.
+class chunk_publishes {
+ public:
+  explicit chunk_publishes(std::function<void(status)> finish) : finish_(std::move(finish)) {}
+  void started() {
+    std::lock_guard<std::mutex> lock(m_);
+    ++open_;
+  }
+  void settled(status st) {
+    bool last = false;
+    {
+      std::lock_guard<std::mutex> lock(m_);
+      if (!st && first_) first_ = st;
+      last = --open_ == 0;
+    }
+    if (last) finish_(first_);
+  }
+
+ private:
+  std::mutex m_;
+  int open_ = 1;  ///< Publishes under way, plus one until the last chunk is committed.
+  status first_ = ok_status();
+  std::function<void(status)> finish_;
+};
+
 void queue_unclassified(services& s, const call_ptr& c) {
   s.with_db(c, [&s, c](store::pg_session& db) {
-    auto b = store::queue_unclassified(db, c->tenant, c->request_id);
-    if (!b) return c->fail(b.err());
-    log::info("api", "unclassified meetings committed", {c->request_id, {}, c->tenant},
-              {{"queued", std::to_string(b->created.size())},
-               {"elapsed_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
-                                                 std::chrono::steady_clock::now() - c->started).count())}});
-    accept_batch(s, c, std::move(*b));
+    auto answer = std::make_shared<std::optional<store::enqueued_batch>>();
+    auto publishes = std::make_shared<chunk_publishes>([&s, c, answer](status st) {
+      if (!answer->has_value()) return;  // the store failed and has answered
+      auto& b = **answer;
+      if (!st) {
+        auto e = stored_but_unconfirmed(s, b.created);
+        e.internal = st.err().internal;
+        return c->fail(e);
+      }
+      reply_batch(c, b);
+    });
+    auto b = store::queue_unclassified(db, c->tenant, c->request_id, static_cast<std::size_t>(s.cfg.api.enqueue_chunk),
+                                       [&s, publishes](const std::vector<schemas::task_record>& tasks,
+                                                       const std::string& outbox_id) {
+                                         publishes->started();
+                                         s.publish_tasks(tasks, [publishes](status st) { publishes->settled(st); },
+                                                         outbox_id);
+                                       });
+    if (!b) {
+      c->fail(b.err());
+    } else {
+      log::info("api", "unclassified meetings committed", {c->request_id, {}, c->tenant},
+                {{"queued", std::to_string(b->created.size())},
+                 {"elapsed_ms", std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                   std::chrono::steady_clock::now() - c->started).count())}});
+      *answer = std::move(*b);
+    }
+    publishes->settled(ok_status());
   });
 }
 

@@ -120,6 +120,7 @@ std::vector<field> bind(app_config& c) {
       .integer("idle_timeout_seconds", c.http.idle_timeout_seconds, 1, 3600);
   b.section("api")
       .integer("max_batch_items", c.api.max_batch_items, 1, 1000000)
+      .integer("enqueue_chunk", c.api.enqueue_chunk, 1, 1000000)
       .integer("default_page_size", c.api.default_page_size, 1, 10000)
       .integer("max_page_size", c.api.max_page_size, 1, 10000)
       .integer("pg_connections", c.api.pg_connections, 1, 256)

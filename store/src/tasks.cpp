@@ -1,4 +1,5 @@
 #include <algorithm>
+#include <iterator>
 #include <map>
 #include <set>
 #include <tuple>
@@ -57,17 +58,13 @@ void drop_newly_classified(pqxx::work& tx, std::vector<schemas::task_record>& cr
                 created.end());
 }
 
-/// Creates the batch for `subjects`; the batch row is dropped again if nothing was new.
-/// With `only_unclassified`, meetings classified meanwhile are left out.
-enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string_view kind,
-                          const std::vector<std::int64_t>& subjects,
-                          const std::string& request_id, bool only_unclassified = false) {
+/// Queues `subjects` into batch `batch_id` (whose row count_into_batch writes): the new
+/// tasks with their outbox group, and the tasks of subjects that had one unfinished. With
+/// `only_unclassified`, meetings classified meanwhile are left out.
+enqueued_batch queue_part(pqxx::work& tx, const std::string& tenant, std::string_view kind,
+                          const std::vector<std::int64_t>& subjects, const std::string& batch_id,
+                          const std::string& request_id, bool only_unclassified) {
   enqueued_batch out;
-  const std::string batch_id = new_uuid();
-  tx.exec_params(
-      "INSERT INTO batches (id, tenant_id, kind, total, request_id) "
-      "VALUES ($1, $2, $3, 0, NULLIF($4, ''))",
-      batch_id, tenant, std::string(kind), request_id);
   out.created = insert_tasks(tx, tenant, kind, subjects, batch_id, request_id);
   if (only_unclassified) drop_newly_classified(tx, out.created);
   out.outbox_id = record_outbox(tx, out.created);
@@ -77,22 +74,42 @@ enqueued_batch make_batch(pqxx::work& tx, const std::string& tenant, std::string
   for (auto id : subjects)
     if (!created_subjects.count(id)) skipped.push_back(id);
   out.already_active = active_tasks(tx, tenant, kind, skipped);
-  if (out.created.empty()) {
-    tx.exec_params("DELETE FROM batches WHERE id = $1", batch_id);
-    return out;
-  }
-  auto r = tx.exec_params("UPDATE batches SET total = $2 WHERE id = $1 RETURNING " MQ_TS("created_at"),
-                          batch_id, static_cast<int>(out.created.size()));
+  return out;
+}
+
+/// Adds `added` new tasks to batch `batch_id`, writing its row with the first ones.
+schemas::batch_record count_into_batch(pqxx::work& tx, const std::string& tenant, std::string_view kind,
+                                       const std::string& batch_id, const std::string& request_id,
+                                       std::size_t added) {
+  auto r = tx.exec_params(
+      "INSERT INTO batches AS b (id, tenant_id, kind, total, request_id) VALUES ($1, $2, $3, $4, NULLIF($5, '')) "
+      "ON CONFLICT (id) DO UPDATE SET total = b.total + EXCLUDED.total RETURNING b.total, " MQ_TS("b.created_at"),
+      batch_id, tenant, std::string(kind), static_cast<int>(added), request_id);
   schemas::batch_record b;
   b.id = batch_id;
   b.tenant_id = tenant;
   b.kind = std::string(kind);
-  b.total = static_cast<int>(out.created.size());
+  b.total = r[0][0].as<int>();
   b.queued = b.total;
   if (!request_id.empty()) b.request_id = request_id;
-  b.created_at = r[0][0].c_str();
-  out.batch = std::move(b);
-  return out;
+  b.created_at = r[0][1].c_str();
+  return b;
+}
+
+/// The error of a chunk of queue-unclassified that failed after earlier chunks committed:
+/// theirs run, and the answer says so.
+error after_committed_chunks(error e, const enqueued_batch& done) {
+  if (done.created.empty() || !done.batch) return e;
+  e.message += "; " + std::to_string(done.created.size()) + " meeting(s) were queued before this in batch " +
+               done.batch->id + " and run: calling again queues the rest";
+  json::writer w;
+  w.begin_object();
+  w.kv("batch_id", done.batch->id);
+  w.kv("queued", static_cast<unsigned long>(done.created.size()));
+  w.kv("status_url", "/api/v1/batches/" + done.batch->id);
+  w.end_object();
+  e.details = w.take();
+  return e;
 }
 
 }  // namespace
@@ -231,27 +248,51 @@ result<enqueued_batch> enqueue_batch(pg_session& s, const std::string& tenant,
       err.details = w.take();
       return err;
     }
-    auto out = make_batch(tx, tenant, kind, subject_ids, request_id);
+    const auto batch_id = new_uuid();
+    auto out = queue_part(tx, tenant, kind, subject_ids, batch_id, request_id, false);
+    if (!out.created.empty()) out.batch = count_into_batch(tx, tenant, kind, batch_id, request_id, out.created.size());
     tx.commit();
     return out;
   });
 }
 
 result<enqueued_batch> queue_unclassified(pg_session& s, const std::string& tenant,
-                                          const std::string& request_id) {
-  return guarded(s, [&](pqxx::connection& c) -> result<enqueued_batch> {
-    pqxx::work tx(c);
-    std::vector<std::int64_t> candidates;
+                                          const std::string& request_id, std::size_t chunk,
+                                          const chunk_committed& committed) {
+  auto candidates = guarded(s, [&](pqxx::connection& c) -> result<std::vector<std::int64_t>> {
+    pqxx::nontransaction tx(c);
+    std::vector<std::int64_t> out;
     for (const auto& r : tx.exec_params(
              "SELECT m.id FROM meetings m WHERE m.tenant_id = $1 "
              "AND NOT EXISTS (SELECT 1 FROM classifications k WHERE k.meeting_id = m.id) "
              "ORDER BY m.id",
              tenant))
-      candidates.push_back(r[0].as<std::int64_t>());
-    auto out = make_batch(tx, tenant, schemas::kinds::classify_meeting, candidates, request_id, true);
-    tx.commit();
+      out.push_back(r[0].as<std::int64_t>());
     return out;
   });
+  if (!candidates) return candidates.err();
+  const std::string batch_id = new_uuid();
+  const auto kind = schemas::kinds::classify_meeting;
+  chunk = std::max<std::size_t>(chunk, 1);
+  enqueued_batch out;
+  for (std::size_t at = 0; at < candidates->size(); at += chunk) {
+    const auto first = candidates->begin() + static_cast<std::ptrdiff_t>(at);
+    const std::vector<std::int64_t> subjects(first, first + static_cast<std::ptrdiff_t>(
+                                                                std::min(chunk, candidates->size() - at)));
+    auto part = guarded(s, [&](pqxx::connection& c) -> result<enqueued_batch> {
+      pqxx::work tx(c);
+      auto p = queue_part(tx, tenant, kind, subjects, batch_id, request_id, true);
+      if (!p.created.empty()) p.batch = count_into_batch(tx, tenant, kind, batch_id, request_id, p.created.size());
+      tx.commit();
+      return p;
+    });
+    if (!part) return after_committed_chunks(part.err(), out);
+    if (!part->created.empty() && committed) committed(part->created, part->outbox_id);
+    std::move(part->created.begin(), part->created.end(), std::back_inserter(out.created));
+    std::move(part->already_active.begin(), part->already_active.end(), std::back_inserter(out.already_active));
+    if (part->batch) out.batch = std::move(part->batch);
+  }
+  return out;
 }
 
 result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::string& tenant,

@@ -8,6 +8,7 @@
 #include <mutex>
 #include <random>
 #include <regex>
+#include <set>
 #include <thread>
 
 #include "mq/core/ids.hpp"
@@ -181,9 +182,7 @@ TEST_F(Api, RequestIdIsAcceptedReturnedAndCarriedIntoTheJob) {
 TEST_F(Api, QueueUnclassifiedIsDurableAndIdempotent) {
   stack s({.workers = 0});
   auto key = s.create_tenant("acme");
-  std::vector<std::string> transcripts;
-  for (int i = 0; i < 25; ++i) transcripts.push_back("Cliente: reunión número " + std::to_string(i));
-  auto ids = s.add_meetings(key, transcripts);
+  auto ids = s.add_meetings(key, 25);
 
   auto first = s.post(key, "/api/v1/classifications/queue-unclassified");
   ASSERT_EQ(first.status, 202) << first.body;
@@ -218,12 +217,86 @@ TEST_F(Api, QueueUnclassifiedIsDurableAndIdempotent) {
   EXPECT_EQ(parse(s.get(key, "/api/v1/meetings?classified=true&page_size=10").body)["items"].Size(), 10u);
 }
 
+TEST_F(Api, QueueUnclassifiedCommitsChunkByChunkIntoOneBatch) {
+  stack s({.workers = 0, .env = {{"MQ_API_ENQUEUE_CHUNK", "7"}}});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, 25);
+  // The whole first chunk and one meeting of the second already have a task.
+  std::set<std::string> singles;
+  for (int i : {0, 1, 2, 3, 4, 5, 6, 10}) {
+    auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[i]));
+    ASSERT_EQ(r.status, 202) << r.body;
+    singles.insert(parse(r.body)["task_id"].GetString());
+  }
+
+  auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(r.status, 202) << r.body;
+  auto b = parse(r.body);
+  EXPECT_EQ(b["queued"].GetInt(), 17);
+  EXPECT_EQ(b["already_queued"].GetInt(), 8);
+  std::set<std::string> created, already;
+  for (const auto& id : b["task_ids"].GetArray()) created.insert(id.GetString());
+  for (const auto& id : b["already_queued_task_ids"].GetArray()) already.insert(id.GetString());
+  EXPECT_EQ(created.size(), 17u);
+  EXPECT_EQ(already, singles);
+  const std::string batch_id = b["batch_id"].GetString();
+  auto batch = parse(s.get(key, "/api/v1/batches/" + batch_id).body);
+  EXPECT_EQ(batch["total"].GetInt(), 17) << "every chunk counted into the one batch";
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE batch_id = '" + batch_id + "'"), 17);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM batches"), 1);
+  // Answered after every chunk's publish was confirmed: each task waits exactly once.
+  auto queued = s.queued_tasks("classify_meeting");
+  std::multiset<std::string> waiting(queued.begin(), queued.end());
+  for (const auto& id : created) EXPECT_EQ(waiting.count(id), 1u) << id;
+  EXPECT_EQ(queued.size(), 25u);
+  EXPECT_TRUE(eventually([&] { return s.sql_count("SELECT count(*) FROM outbox") == 0; }))
+      << "each chunk's outbox group is dropped once published";
+
+  auto again = s.post(key, "/api/v1/classifications/queue-unclassified");
+  EXPECT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(parse(again.body)["already_queued"].GetInt(), 25);
+  s.start_worker();
+  EXPECT_EQ(s.wait_batch(key, batch_id)["succeeded"].GetInt(), 17);
+}
+
+TEST_F(Api, AFailedChunkOfQueueUnclassifiedLeavesTheEarlierOnesQueuedAndSaysSo) {
+  stack s({.workers = 0, .env = {{"MQ_API_ENQUEUE_CHUNK", "5"}}});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, 12);
+  // The database goes away while the second chunk is written.
+  s.sql("CREATE FUNCTION refuse_task() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+        "IF NEW.subject_id = " + std::to_string(ids[7]) + " THEN "
+        "RAISE EXCEPTION 'going away' USING ERRCODE = '57P03'; END IF; RETURN NEW; END $$");
+  s.sql("CREATE TRIGGER refuse BEFORE INSERT ON tasks FOR EACH ROW EXECUTE FUNCTION refuse_task()");
+
+  auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(r.status, 503) << r.body;
+  auto e = parse(r.body);
+  const std::string message = e["error"]["message"].GetString();
+  EXPECT_NE(message.find("5 meeting(s) were queued before this"), std::string::npos) << message;
+  const std::string batch_id = e["error"]["details"]["batch_id"].GetString();
+  EXPECT_EQ(e["error"]["details"]["queued"].GetInt(), 5);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks"), 5) << "the failed chunk left nothing";
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE batch_id = '" + batch_id + "'"), 5);
+  EXPECT_TRUE(eventually([&] { return s.queued_tasks("classify_meeting").size() == 5; }))
+      << "the committed chunk is published";
+
+  s.sql("DROP TRIGGER refuse ON tasks");
+  auto again = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(again.status, 202) << again.body;
+  auto a = parse(again.body);
+  EXPECT_EQ(a["queued"].GetInt(), 7);
+  EXPECT_EQ(a["already_queued"].GetInt(), 5);
+  s.start_worker();
+  EXPECT_EQ(s.wait_batch(key, batch_id)["succeeded"].GetInt(), 5);
+  EXPECT_EQ(s.wait_batch(key, a["batch_id"].GetString())["succeeded"].GetInt(), 7);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 12);
+}
+
 TEST_F(Api, QueueUnclassifiedWhileWorkersFinishNeverQueuesAMeetingTwice) {
   stack s({.workers = 2});
   auto key = s.create_tenant("acme");
-  std::vector<std::string> transcripts;
-  for (int i = 0; i < 300; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i));
-  s.add_meetings(key, transcripts);
+  s.add_meetings(key, 300);
   auto first = parse(s.post(key, "/api/v1/classifications/queue-unclassified").body);
   ASSERT_EQ(first["queued"].GetInt(), 300);
   // Ask again and again while the workers are finishing tasks.
@@ -272,9 +345,7 @@ TEST_F(Api, ConcurrentSingleJobsAreAcceptedOnceEachAcrossTenants) {
   const std::string keys[2] = {s.create_tenant("acme"), s.create_tenant("globex")};
   std::vector<std::pair<int, long long>> jobs;
   for (int t = 0; t < 2; ++t) {
-    std::vector<std::string> transcripts;
-    for (int i = 0; i < 60; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i));
-    for (auto id : s.add_meetings(keys[t], transcripts)) jobs.emplace_back(t, id);
+    for (auto id : s.add_meetings(keys[t], 60)) jobs.emplace_back(t, id);
   }
   std::mutex mu;
   std::map<long long, std::vector<std::pair<std::string, bool>>> answers;  // meeting -> (task, dedup)

@@ -70,9 +70,7 @@ TEST_F(Cancel, ABatchCancelledMidRunStopsAndKeepsNoResultOfACancelledTask) {
            .env = {{"MQ_WORKER_PREFETCH", std::to_string(in_flight)},
                    {"MQ_LLM_MAX_IN_FLIGHT", std::to_string(in_flight)}}});
   auto key = s.create_tenant("acme");
-  std::vector<std::string> transcripts;
-  for (int i = 0; i < 80; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i) + ".");
-  s.add_meetings(key, transcripts);
+  s.add_meetings(key, 80);
   auto accepted = s.post(key, "/api/v1/classifications/queue-unclassified");
   ASSERT_EQ(accepted.status, 202) << accepted.body;
   const std::string batch_id = parse(accepted.body)["batch_id"].GetString();

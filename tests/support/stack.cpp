@@ -188,6 +188,12 @@ http_result stack::del(const std::string& key, const std::string& path) {
   return http_call("DELETE", url(path), "", {"Authorization: Bearer " + key});
 }
 
+std::vector<long long> stack::add_meetings(const std::string& key, int n) {
+  std::vector<std::string> transcripts;
+  for (int i = 0; i < n; ++i) transcripts.push_back("Cliente: reunión " + std::to_string(i));
+  return add_meetings(key, transcripts);
+}
+
 std::vector<long long> stack::add_meetings(const std::string& key, const std::vector<std::string>& transcripts) {
   json::writer w;
   w.begin_object();

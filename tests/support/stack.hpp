@@ -63,6 +63,8 @@ class stack {
 
   /// Creates meetings (one request); returns their ids.
   std::vector<long long> add_meetings(const std::string& key, const std::vector<std::string>& transcripts);
+  /// Creates `n` short meetings ("Cliente: reunión <i>"); returns their ids.
+  std::vector<long long> add_meetings(const std::string& key, int n);
 
   /// Polls GET /api/v1/tasks/{id} until the task is final; fails the test on timeout.
   rapidjson::Document wait_task(const std::string& key, const std::string& task_id,

@@ -20,6 +20,7 @@ struct http_config {
 /// Request limits and the API's own resources.
 struct api_config {
   int max_batch_items = 0;        ///< Items per batch request; 413 beyond.
+  int enqueue_chunk = 0;          ///< Meetings queue-unclassified commits (and publishes) at a time.
   int default_page_size = 0;      ///< Page size when none is asked.
   int max_page_size = 0;          ///< Largest page size.
   int pg_connections = 0;         ///< Postgres connections of mq-api.

@@ -5,6 +5,7 @@
 // of another tenant behaves exactly like an unknown id.
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -119,10 +120,17 @@ result<enqueued_batch> enqueue_batch(pg_session& s, const std::string& tenant,
                                      const std::vector<std::int64_t>& subject_ids,
                                      const std::string& request_id);
 
+/// Called with each chunk's new tasks and outbox group once the chunk is committed.
+using chunk_committed = std::function<void(const std::vector<schemas::task_record>&, const std::string& outbox_id)>;
+
 /// Queues every meeting of the tenant that has neither a classification nor an
-/// unfinished classification task. Idempotent while those tasks are pending.
+/// unfinished classification task, as one batch committed `chunk` meetings at a time:
+/// `committed` can publish a chunk while the next is written. The answer has no outbox
+/// group (each chunk had its own). Idempotent while those tasks are pending. An error
+/// after some chunks committed says so (their tasks run; calling again queues the rest).
 result<enqueued_batch> queue_unclassified(pg_session& s, const std::string& tenant,
-                                          const std::string& request_id);
+                                          const std::string& request_id, std::size_t chunk,
+                                          const chunk_committed& committed);
 
 result<std::optional<schemas::task_record>> get_task(pg_session& s, const std::string& tenant,
                                                      const std::string& id);
