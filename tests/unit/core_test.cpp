@@ -56,6 +56,25 @@ TEST(Json, DeepNestingIsRefusedBeforeItCanExhaustTheStack) {
   EXPECT_TRUE(json::parse("{\"a\":\"" + std::string(1000, '[') + "\\\"[\"}").ok());
 }
 
+TEST(Json, Utf8IsCheckedStrictly) {
+  EXPECT_EQ(json::invalid_utf8_at(""), -1);
+  EXPECT_EQ(json::invalid_utf8_at("plain ascii, longer than eight bytes"), -1);
+  EXPECT_EQ(json::invalid_utf8_at("ñ € 😀 \xdf\xbf \xef\xbf\xbf \xf4\x8f\xbf\xbf"), -1);  // 2, 3, 4 bytes; the maxima
+  EXPECT_EQ(json::invalid_utf8_at("abcdefghij\xff"), 10);        // never a lead byte
+  EXPECT_EQ(json::invalid_utf8_at("ab\xc0\xaf"), 2);              // overlong '/'
+  EXPECT_EQ(json::invalid_utf8_at("\xe0\x80\xaf"), 0);           // overlong, 3 bytes
+  EXPECT_EQ(json::invalid_utf8_at("\xf0\x80\x80\xaf"), 0);       // overlong, 4 bytes
+  EXPECT_EQ(json::invalid_utf8_at("x\xed\xa0\x80"), 1);           // a surrogate (U+D800)
+  EXPECT_EQ(json::invalid_utf8_at("\xf4\x90\x80\x80"), 0);       // above U+10FFFF
+  EXPECT_EQ(json::invalid_utf8_at("12345678\xe2\x82"), 8);        // cut short
+  EXPECT_EQ(json::invalid_utf8_at("\xe2\x28\xa1"), 0);           // a bad continuation
+  auto bad = json::parse("{\"a\":\"ok\", \"b\":\"\xed\xa0\x80\"}");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.err().code, errc::malformed_json);
+  EXPECT_NE(bad.err().message.find("offset 16"), std::string::npos) << bad.err().message;
+  EXPECT_FALSE(json::parse("[\"x\"] \xc3").ok());  // outside a string too
+}
+
 TEST(Json, FindsNulCharactersAndRejectsBadUtf8) {
   auto d = json::parse(R"({"a":[1,{"b":"x\u0000y"}]})");
   ASSERT_TRUE(d.ok());

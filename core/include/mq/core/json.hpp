@@ -68,6 +68,10 @@ class writer {
   rapidjson::Writer<rapidjson::StringBuffer> w_;
 };
 
+/// The offset of the first byte of `text` that does not begin a well-formed UTF-8
+/// sequence (RFC 3629: no overlong forms, no surrogates, nothing above U+10FFFF); or -1.
+long invalid_utf8_at(std::string_view text);
+
 /// Parses `text`, validating UTF-8. A syntax or encoding error is errc::malformed_json
 /// with the offset in the message.
 result<rapidjson::Document> parse(std::string_view text);
