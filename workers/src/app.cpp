@@ -69,6 +69,7 @@ int run(const config::app_config& cfg) {
 
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<std::size_t>(cfg.worker.threads));
+  sys_cfg.set("scheduler.policy", caf::atom_from_string(cfg.worker.scheduler));
   caf::actor_system sys{sys_cfg};
   declare_job_metrics();
   actors::declare_llm_metrics();

@@ -118,6 +118,7 @@ struct amqp_config {
 struct worker_config {
   int prefetch = 0;
   int threads = 0;
+  std::string scheduler;          ///< CAF scheduling policy: "sharing" or "stealing".
   int pg_connections = 0;
   int drain_seconds = 0;
   int heartbeat_seconds = 0;      ///< Between heartbeats in Redis.
