@@ -62,7 +62,8 @@ const std::string claim_sql =
     "FROM c t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
     "AND m.tenant_id = t.tenant_id AND m.id = ANY($4::bigint[])";
 
-/// Records outcomes of current attempts with their usage and kind-specific rows.
+/// Records outcomes of current attempts with their usage and kind-specific rows. The
+/// result comes back as NULL: the caller has it already (pg_job_store::complete_batch).
 const std::string complete_sql =
     // Each table is reached by one "id = ANY(array)" scan and joined by hash (the
     // connection runs without nested loops; see pg_job_store). `done` returns each row's
@@ -73,7 +74,8 @@ const std::string complete_sql =
         "ON t.id = i.id WHERE t.id = ANY($1::uuid[]) AND t.attempts = i.attempt AND t.status = 'running' "
         "ORDER BY t.id FOR UPDATE OF t), "
         "done AS (UPDATE tasks t SET status = i.status, "
-        "result = CASE WHEN i.status = 'succeeded' THEN i.result END, "
+        // A classification's answer is stored once, in its classification row.
+        "result = CASE WHEN i.status = 'succeeded' AND t.kind <> 'classify_meeting' THEN i.result END, "
         "error_code = i.error_code, error = i.error, "
         "finished_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN now() END, "
         "next_attempt_at = now() + i.retry_in_ms * interval '1 millisecond', "
@@ -98,7 +100,7 @@ const std::string complete_sql =
         "WHERE r.id = ANY($17::bigint[]) AND r.id = d.subject_id AND d.kind = 'send_message' "
         "AND d.answer->>'delivery_state' IN ('sent', 'failed', 'unknown') AND r.state IN ('pending', 'sending')), ") +
     classification_upsert +
-    " SELECT " MQ_TASK_COLUMNS ", cls.created, cls.updated FROM done t "
+    " SELECT " MQ_TASK_COLUMNS_WITH("NULL::text") ", cls.created, cls.updated FROM done t "
     "LEFT JOIN cls ON cls.meeting_id = t.subject_id AND t.kind = 'classify_meeting'";
 
 class pg_job_store final : public job_store {
@@ -264,6 +266,7 @@ class pg_job_store final : public job_store {
           continue;
         }
         auto c = std::move(it->second);
+        if (c.task.status == schemas::task_status::succeeded && !d.result_json.empty()) c.task.result_json = d.result_json;
         if (c.classification) {
           c.classification->result_json = d.result_json;
           c.classification->usage = d.usage;

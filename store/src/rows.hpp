@@ -30,12 +30,23 @@ page<T> read_page(pqxx::work& tx, const std::string& count, const std::string& s
 /// the SQL reads it as NULLIF($n, '')::boolean.
 inline std::string flag_param(std::optional<bool> flag) { return flag ? (*flag ? "true" : "false") : ""; }
 
-/// Columns of a task, in the order task_from_row() reads them.
-#define MQ_TASK_COLUMNS                                                                    \
-  "t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id, t.status, t.attempts, "           \
-  "t.error_code, t.error, t.result::text, t.request_id, " MQ_TS("t.next_attempt_at") ", " \
-  MQ_TS("t.created_at") ", " MQ_TS("t.updated_at") ", " MQ_TS("t.started_at") ", "        \
+/// Columns of a task, in the order task_from_row() reads them, with `result` (SQL text)
+/// as the task's result.
+#define MQ_TASK_COLUMNS_WITH(result)                                                  \
+  "t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id, t.status, t.attempts, "      \
+  "t.error_code, t.error, " result ", t.request_id, " MQ_TS("t.next_attempt_at") ", " \
+  MQ_TS("t.created_at") ", " MQ_TS("t.updated_at") ", " MQ_TS("t.started_at") ", "   \
   MQ_TS("t.finished_at") ", t.llm_calls, t.tokens_in, t.tokens_out, t.cost_usd::float8"
+
+/// A task's result: a classification's is its classification row (the task keeps no
+/// copy), as long as that row is still this task's; every other kind's is the task's own.
+#define MQ_TASK_RESULT                                                                  \
+  "coalesce(t.result, CASE WHEN t.kind = 'classify_meeting' AND t.status = 'succeeded' " \
+  "THEN (SELECT k.result FROM classifications k WHERE k.meeting_id = t.subject_id "       \
+  "AND k.task_id = t.id) END)::text"
+
+/// Columns of a task, in the order task_from_row() reads them.
+#define MQ_TASK_COLUMNS MQ_TASK_COLUMNS_WITH(MQ_TASK_RESULT)
 
 /// How many columns MQ_TASK_COLUMNS has.
 constexpr int task_columns = 20;

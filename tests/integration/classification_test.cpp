@@ -78,6 +78,18 @@ TEST_F(Classification, ValidAnswerFromAnOpenAiCompatibleServerIsStored) {
   EXPECT_EQ(seed_task.status, 200);
   auto meeting = parse(s.get(key, "/api/v1/meetings/" + std::to_string(ids[0])).body);
   EXPECT_TRUE(meeting["classified"].GetBool());
+
+  // The answer is stored once, in the classification; the task read from Postgres (its
+  // cache entry gone) shows it all the same.
+  EXPECT_EQ(s.sql("SELECT count(*) FROM tasks WHERE id = '" + task_id + "' AND result IS NULL"), "1");
+  for (const auto& k : s.redis_keys())
+    if (k.find(":task:") != std::string::npos) s.redis_del(k);
+  auto from_pg = s.get(key, "/api/v1/tasks/" + task_id);
+  ASSERT_EQ(from_pg.status, 200) << from_pg.body;
+  auto uncached = parse(from_pg.body);
+  EXPECT_STREQ(uncached["status"].GetString(), "succeeded");
+  ASSERT_TRUE(uncached["result"].IsObject()) << from_pg.body;
+  EXPECT_STREQ(uncached["result"]["business_sector"].GetString(), "insurance");
 }
 
 TEST_F(Classification, OutOfTaxonomyAnswerFailsTheTaskAndStoresNothing) {
