@@ -16,7 +16,8 @@ void run_batches(std::vector<std::pair<Item, caf::typed_response_promise<Reply>>
   for (std::size_t at = 0; at < pending.size(); at += max_batch) {
     auto end = std::min(pending.size(), at + max_batch);
     std::vector<Item> items;
-    for (auto i = at; i < end; ++i) items.push_back(pending[i].first);
+    items.reserve(end - at);
+    for (auto i = at; i < end; ++i) items.push_back(std::move(pending[i].first));
     auto results = write(items);
     for (auto i = at; i < end; ++i) {
       if (results)
@@ -53,6 +54,11 @@ void mark_group_published(store::pg_session& db, const std::string& outbox_id) {
 pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
                                   std::function<std::unique_ptr<store::job_store>()> make_store) {
   self->state.store = make_store();
+  // Connected now rather than by the first job; when Postgres is not up yet, the store
+  // connects on first use as it always does.
+  if (auto st = self->state.store->ping(); !st)
+    log::warn("pg_writer", "Postgres not reachable at start; connecting on first use", {},
+              {{"error", st.err().internal}});
   return {
       [=](claim_atom, store::claim_request& e) -> caf::result<claim_reply> {
         return enqueue(self, self->state.claims, std::move(e));

@@ -76,43 +76,55 @@ status pg_session::migrate(const std::string& schema) {
 
 namespace {
 
-std::string quote_element(const std::string& v) {
-  std::string out = "\"";
-  for (char ch : v) {
-    if (ch == '"' || ch == '\\') out.push_back('\\');
-    out.push_back(ch);
-  }
+/// Appends `v` as a double-quoted array element: runs without a quote or backslash are
+/// copied whole.
+void append_element(std::string& out, const std::string& v) {
   out.push_back('"');
+  std::size_t run = 0;
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    const char ch = v[i];
+    if (ch != '"' && ch != '\\') continue;
+    out.append(v, run, i - run);
+    out.push_back('\\');
+    run = i;  // the special character itself starts the next run
+  }
+  out.append(v, run, std::string::npos);
+  out.push_back('"');
+}
+
+/// The literal of `items`, each written by `add(out, item)`.
+template <class Items, class Add>
+std::string literal_of(const Items& items, std::size_t reserve, Add add) {
+  std::string out;
+  out.reserve(reserve + 2 * items.size() + 2);
+  out.push_back('{');
+  for (std::size_t i = 0; i < items.size(); ++i) {
+    if (i) out.push_back(',');
+    add(out, items[i]);
+  }
+  out.push_back('}');
   return out;
 }
 
 }  // namespace
 
 std::string array_literal(const std::vector<std::optional<std::string>>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out.push_back(',');
-    out += items[i] ? quote_element(*items[i]) : "NULL";
-  }
-  return out + "}";
+  std::size_t bytes = 0;
+  for (const auto& v : items) bytes += v ? v->size() + 2 : 4;
+  return literal_of(items, bytes, [](std::string& out, const std::optional<std::string>& v) {
+    if (v) append_element(out, *v);
+    else out += "NULL";
+  });
 }
 
 std::string array_literal(const std::vector<std::string>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out.push_back(',');
-    out += quote_element(items[i]);
-  }
-  return out + "}";
+  std::size_t bytes = 0;
+  for (const auto& v : items) bytes += v.size() + 2;
+  return literal_of(items, bytes, append_element);
 }
 
 std::string array_literal(const std::vector<std::int64_t>& items) {
-  std::string out = "{";
-  for (std::size_t i = 0; i < items.size(); ++i) {
-    if (i) out.push_back(',');
-    out += std::to_string(items[i]);
-  }
-  return out + "}";
+  return literal_of(items, 12 * items.size(), [](std::string& out, std::int64_t v) { out += std::to_string(v); });
 }
 
 }  // namespace mq::store

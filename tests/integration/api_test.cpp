@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "mq/core/ids.hpp"
+#include "mq/core/json.hpp"
 #include "stack.hpp"
 
 namespace {
@@ -336,6 +337,40 @@ TEST_F(Api, ManyMeetingsInOneRequestComeBackInOrderWithSharedEntities) {
   EXPECT_EQ(one.status, 201);
   EXPECT_EQ(parse(one.body)["client"]["id"].GetInt64(), m[2]["client"]["id"].GetInt64());
   EXPECT_EQ(one.header("location"), "/api/v1/meetings/" + std::to_string(parse(one.body)["id"].GetInt64()));
+}
+
+TEST_F(Api, TextThatLooksLikeArraySyntaxIsStoredExactlyAsSent) {
+  // Many meetings travel to Postgres as array literals: quotes, backslashes, braces,
+  // commas and a bare NULL inside the strings must come back as they were sent.
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  const std::vector<std::string> texts = {R"(she said "yes", then {no})", R"(C:\path\to\"file"\)", "NULL", "{}",
+                                          R"(\" , } { ")", "ñandú \\\\ \"end"};
+  json::writer w;
+  w.begin_object();
+  w.key("meetings");
+  w.begin_array();
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    w.begin_object();
+    w.kv("transcript", texts[i]);
+    w.kv("client_name", texts[i]);
+    w.kv("seller_name", "seller " + texts[i]);
+    w.end_object();
+  }
+  w.end_array();
+  w.end_object();
+  auto r = s.post(key, "/api/v1/meetings", w.take());
+  ASSERT_EQ(r.status, 201) << r.body;
+  auto doc = parse(r.body);
+  ASSERT_EQ(doc["meetings"].Size(), texts.size());
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    const auto id = std::to_string(doc["meetings"][i]["id"].GetInt64());
+    auto got = parse(s.get(key, "/api/v1/meetings/" + id).body);
+    EXPECT_EQ(std::string(got["transcript"].GetString()), texts[i]) << i;
+    EXPECT_EQ(s.sql("SELECT transcript FROM meetings WHERE id = " + id), texts[i]) << i;
+    EXPECT_EQ(s.sql("SELECT s.name FROM meetings m JOIN sellers s ON s.id = m.seller_id WHERE m.id = " + id),
+              "seller " + texts[i]) << i;
+  }
 }
 
 TEST_F(Api, ConcurrentSingleJobsAreAcceptedOnceEachAcrossTenants) {

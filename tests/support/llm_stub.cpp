@@ -113,7 +113,7 @@ struct llm_stub::impl {
     bhttp::async_read(*sock, *buf, *parser, [this, sock, buf, parser](beast::error_code ec, std::size_t) {
       if (ec) return;
       auto msg = parser->release();
-      stub_request req{std::string(msg.target()), msg.body(), std::string(msg[bhttp::field::authorization]),
+      stub_request req{std::string(msg.target()), std::move(msg.body()), std::string(msg[bhttp::field::authorization]),
                        std::chrono::steady_clock::now(), {}};
       for (const auto& f : msg) {
         std::string name(f.name_string());
@@ -172,6 +172,7 @@ struct llm_stub::impl {
       int now = ++owner.in_flight_;
       int seen = owner.max_in_flight_;
       while (now > seen && !owner.max_in_flight_.compare_exchange_weak(seen, now)) {}
+      if (reply.delay.count() <= 0) return act(sock, buf, reply);
       auto timer = std::make_shared<net::steady_timer>(io, reply.delay);
       timer->async_wait([this, sock, buf, reply, timer](beast::error_code) { act(sock, buf, reply); });
     });

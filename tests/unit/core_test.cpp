@@ -54,6 +54,11 @@ TEST(Json, DeepNestingIsRefusedBeforeItCanExhaustTheStack) {
   EXPECT_FALSE(json::parse(std::string(65, '[') + std::string(65, ']')).ok());
   // Brackets inside strings are text, not nesting.
   EXPECT_TRUE(json::parse("{\"a\":\"" + std::string(1000, '[') + "\\\"[\"}").ok());
+  // A string ending in an escaped backslash ends at its quote: the nesting after it counts.
+  const std::string after_backslash = "[\"x\\\\\"," + std::string(64, '[') + std::string(64, ']') + "]";
+  EXPECT_FALSE(json::parse(after_backslash).ok());
+  EXPECT_TRUE(json::parse("[\"x\\\\\"," + std::string(63, '[') + std::string(63, ']') + "]").ok());
+  EXPECT_TRUE(json::parse(R"(["a\"b", "\\", "\\\"", "{[", {"k": "]}"}])").ok());
 }
 
 TEST(Json, Utf8IsCheckedStrictly) {
