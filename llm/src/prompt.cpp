@@ -54,18 +54,6 @@ const std::string& classification_prompt_version() {
   return v;
 }
 
-result<meeting_facts> parse_meeting_facts(const std::string& input_json) {
-  auto doc = json::parse(input_json);
-  if (!doc || !doc->IsObject()) return make_error(errc::internal, "bad task input");
-  meeting_facts m;
-  m.transcript = json::get_string(*doc, "transcript").value_or("");
-  m.client_name = json::get_string(*doc, "client_name").value_or("");
-  m.seller_name = json::get_string(*doc, "seller_name").value_or("");
-  m.meeting_date = json::get_string(*doc, "meeting_date").value_or("");
-  m.closed = json::get_bool(*doc, "closed").value_or(false);
-  return m;
-}
-
 chat_request classification_request(const meeting_facts& m, int max_tokens, double temperature) {
   chat_request r;
   r.task = "classify_meeting";
@@ -103,7 +91,7 @@ meeting_facts facts_from_request(const chat_request& req) {
 }
 
 result<std::string> validate_answer(const std::string& schema_name, const std::string& content) {
-  std::string text = content;
+  std::string_view text = content;
   // Models asked only by prompt often fence their JSON in Markdown.
   auto fence = text.find("```");
   if (fence != std::string::npos) {
@@ -115,7 +103,11 @@ result<std::string> validate_answer(const std::string& schema_name, const std::s
   if (!doc) return make_error(errc::llm_invalid_output, "answer is not JSON: " + doc.err().message);
   if (auto bad = schemas::validate(schema_name, *doc))
     return make_error(errc::llm_invalid_output, "answer violates the schema: " + bad->message);
-  return json::stringify(*doc);
+  // Parsed whole, the text is one JSON value: kept as the model wrote it (Postgres
+  // normalises its copy) rather than written out again.
+  const auto first = text.find_first_not_of(" \t\r\n");
+  const auto last = text.find_last_not_of(" \t\r\n");
+  return std::string(text.substr(first, last - first + 1));
 }
 
 }  // namespace mq::llm

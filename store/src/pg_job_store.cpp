@@ -55,10 +55,9 @@ const std::string claim_sql =
     "AND r.tenant_id = t.tenant_id)) OR (t.kind = 'start_campaign' AND EXISTS (SELECT 1 FROM campaigns c "
     "WHERE c.id = t.subject_id AND c.tenant_id = t.tenant_id)) OR (t.kind = 'rollup_analytics' AND EXISTS "
     "(SELECT 1 FROM rollup_requests q WHERE q.id = t.subject_id AND q.tenant_id = t.tenant_id))), "
-    "json_build_object('transcript', m.transcript, "
-    "'client_name', (SELECT name FROM clients WHERE id = m.client_id), "
-    "'seller_name', (SELECT name FROM sellers WHERE id = m.seller_id), "
-    "'closed', m.closed, 'meeting_date', m.meeting_date::text)::text "
+    // The meeting as columns (NULL transcript: no meeting), not as JSON to parse again.
+    "m.transcript, (SELECT name FROM clients WHERE id = m.client_id), "
+    "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text "
     "FROM c t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
     "AND m.tenant_id = t.tenant_id AND m.id = ANY($4::bigint[])";
 
@@ -149,7 +148,15 @@ class pg_job_store final : public job_store {
         cr.outcome = claim_outcome::run;
         cr.task = task_from_row(r);
         cr.subject_found = r[task_columns].as<bool>();
-        cr.input = opt(r[task_columns + 1]).value_or("");
+        if (!r[task_columns + 1].is_null()) {
+          claimed_meeting m;
+          m.transcript = r[task_columns + 1].c_str();
+          m.client_name = opt(r[task_columns + 2]).value_or("");
+          m.seller_name = opt(r[task_columns + 3]).value_or("");
+          m.closed = r[task_columns + 4].as<bool>();
+          m.meeting_date = opt(r[task_columns + 5]).value_or("");
+          cr.meeting = std::move(m);
+        }
         found.emplace(cr.task.id, std::move(cr));
       }
       std::vector<std::string> rest, rest_tenants;

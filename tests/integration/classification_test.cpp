@@ -9,6 +9,7 @@
 #include "llm_stub.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
+#include "mq/queues/topology.hpp"
 #include "mq/schemas/types.hpp"
 #include "mq/schemas/validator.hpp"
 #include "stack.hpp"
@@ -280,6 +281,22 @@ TEST_F(Classification, PoisonMessagesAreDeadLetteredAndWorkKeepsFlowing) {
                         "AND error_code IN ('POISON_MESSAGE', 'NOT_FOUND') AND queue LIKE '%classify_meeting'"),
             3);
   EXPECT_EQ(parse(s.get(key, "/api/v1/dead-letters").body)["total"].GetInt(), 0);
+  // Forged tasks inside a bulk message: each is dead-lettered on its own, with its own
+  // envelope as the body (the worker writes it only then).
+  const auto tenant = new_uuid();
+  std::vector<schemas::envelope> group = {{new_uuid(), tenant, "classify_meeting", 2, "", ""},
+                                          {new_uuid(), tenant, "classify_meeting", 3, "", ""}};
+  s.publish_raw(queues::topology::bulk_key("classify_meeting"), schemas::encode_group(group), "poison-bulk");
+  EXPECT_TRUE(eventually([&] { return s.sql_count("SELECT count(*) FROM dead_letters") == 5; })) << s.workers()[0]->log();
+  for (const auto& e : group) {
+    auto body = s.sql("SELECT body_preview FROM dead_letters WHERE body_preview LIKE '%" + e.task_id + "%'");
+    auto dead = schemas::decode_envelope(body);
+    ASSERT_TRUE(dead.ok()) << body;
+    EXPECT_EQ(dead->task_id, e.task_id);
+    EXPECT_EQ(dead->subject_id, e.subject_id);
+    EXPECT_EQ(s.sql("SELECT error FROM dead_letters WHERE body_preview LIKE '%" + e.task_id + "%'"),
+              "the message names no task of its tenant");
+  }
   EXPECT_TRUE(s.workers()[0]->running());
   auto ids = s.add_meetings(key, {"Cliente: después del veneno, trabajo normal."});
   auto task = s.wait_task(key, classify(s, key, ids[0]));

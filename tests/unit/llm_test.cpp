@@ -3,6 +3,7 @@
 #include <random>
 
 #include "mq/llm/client.hpp"
+#include "mq/llm/offline.hpp"
 #include "mq/llm/prompt.hpp"
 #include "mq/llm/retry.hpp"
 
@@ -52,6 +53,14 @@ TEST(Answer, ValidationStripsFencesAndNamesTheViolation) {
   EXPECT_NE(fenced.err().message.find("task_id is required"), std::string::npos) << fenced.err().message;
   auto garbage = llm::validate_answer("classification", "Sure! Here is the JSON you asked for");
   EXPECT_NE(garbage.err().message.find("not JSON"), std::string::npos);
+  // A valid answer comes back as the model wrote it, without its fence or the blank
+  // space around it; anything after the value is not JSON.
+  const std::string answer = llm::offline_classification({"Cliente: somos un retail y queremos WhatsApp.", "Ana", "Luis", "2024-05-02", false});
+  auto kept = llm::validate_answer("classification", "```json\n  " + answer + " \n```");
+  ASSERT_TRUE(kept.ok()) << kept.err().message;
+  EXPECT_EQ(*kept, answer);
+  EXPECT_EQ(*llm::validate_answer("classification", "\n" + answer + "\n"), answer);
+  EXPECT_FALSE(llm::validate_answer("classification", answer + " {}").ok());
 }
 
 TEST(Retry, FullJitterUnderAnExponentialCeilingAndRetryAfterWins) {

@@ -7,13 +7,13 @@
 
 namespace mq::workers {
 
-queues::delivery part_of(const queues::delivery& d, const schemas::envelope& task) {
+queues::delivery part_of(const queues::delivery& d, const schemas::envelope& task, bool with_body) {
   queues::delivery one;
   one.tag = d.tag;
   one.queue = d.queue;
   one.routing_key = task.kind;
   one.message_id = task.task_id;
-  one.body = schemas::encode(task);
+  if (with_body) one.body = schemas::encode(task);
   one.redelivered = d.redelivered;
   one.delivery_count = d.delivery_count;
   for (const auto& h : d.headers)

@@ -8,10 +8,14 @@ void classify_meeting(job_pointer self, const store::claim_result& claim, comple
   auto& usage = self->state.usage;
   usage.prompt_version = llm::classification_prompt_version();
   usage.taxonomy_version = schemas::taxonomy_version();
-  auto facts = llm::parse_meeting_facts(claim.input);
-  if (!facts) return done(completion_for(self, schemas::task_status::failed, &facts.err()));
+  if (!claim.meeting) {
+    auto gone = make_error(errc::internal, "the claim loaded no meeting");
+    return done(completion_for(self, schemas::task_status::failed, &gone));
+  }
+  const auto& m = *claim.meeting;
+  const llm::meeting_facts facts{m.transcript, m.client_name, m.seller_name, m.meeting_date, m.closed};
   const auto& cfg = self->state.ctx->llm_cfg;
-  call_llm_json(self, llm::classification_request(*facts, cfg.max_tokens, cfg.temperature),
+  call_llm_json(self, llm::classification_request(facts, cfg.max_tokens, cfg.temperature),
                 [self, done](result<std::string> answer) {
                   if (!answer) return done(completion_for(self, schemas::task_status::failed, &answer.err()));
                   auto c = completion_for(self, schemas::task_status::succeeded);

@@ -99,13 +99,13 @@ void start(dispatcher_pointer self, queues::delivery d, std::uint64_t generation
       self->state.groups[{generation, d.tag}] = group_in_flight{group->size()};
       for (const auto& e : *group) {
         if (dead) spawn_for(self, d, generation, kind, dead_letter_recorder, part_of(d, e), generation);
-        else spawn_for(self, d, generation, kind, job, part_of(d, e), generation);
+        else spawn_for(self, d, generation, kind, job, part_of(d, e, false), generation, e);
       }
       return;
     }
   }
   if (dead) spawn_for(self, d, generation, kind, dead_letter_recorder, std::move(d), generation);
-  else spawn_for(self, d, generation, kind, job, std::move(d), generation);
+  else spawn_for(self, d, generation, kind, job, std::move(d), generation, std::optional<schemas::envelope>{});
 }
 
 }  // namespace

@@ -68,7 +68,7 @@ void bury(job_pointer self, errc code, const std::string& why, const std::string
   queues::outgoing m;
   m.exchange = self->state.ctx->topology.dead_exchange();
   m.routing_key = d.routing_key;
-  m.body = d.body;
+  m.body = d.body.empty() ? schemas::encode(self->state.envelope) : d.body;  // a bulk message's task
   m.message_id = d.message_id;
   m.headers = {{"x-mq-dead-id", new_uuid()},
                {"x-mq-reason", reason},
@@ -276,12 +276,13 @@ void defer(job_pointer self, milliseconds delay, schemas::task_status status, co
 }
 
 caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
-                  actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation) {
+                  actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation,
+                  std::optional<schemas::envelope> decoded) {
   self->state.ctx = std::move(ctx);
   self->state.dispatcher = std::move(dispatcher);
   self->state.delivery = std::move(d);
   self->state.generation = generation;
-  auto env = schemas::decode_envelope(self->state.delivery.body);
+  auto env = decoded ? result<schemas::envelope>(std::move(*decoded)) : schemas::decode_envelope(self->state.delivery.body);
   if (env) {
     self->state.envelope = std::move(*env);
     self->state.failed_calls = self->state.envelope.attempt;

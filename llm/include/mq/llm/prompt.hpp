@@ -20,9 +20,6 @@ struct meeting_facts {
   bool closed = false;
 };
 
-/// Parses the task input the job store loads for a classify_meeting task (a JSON object
-/// with transcript, client_name, seller_name, meeting_date, closed).
-result<meeting_facts> parse_meeting_facts(const std::string& input_json);
 
 /// The chat request classifying one meeting: the taxonomy (from the JSON Schema) in the
 /// system message, the meeting in the user message.
@@ -33,8 +30,8 @@ chat_request classification_request(const meeting_facts& m, int max_tokens, doub
 meeting_facts facts_from_request(const chat_request& req);
 
 /// Validates an answer against schema `schema_name`: strips a Markdown code fence, parses
-/// JSON, checks the schema. Returns the compact JSON text, or errc::llm_invalid_output
-/// naming the violation.
+/// JSON, checks the schema. Returns the JSON text without the fence and surrounding
+/// whitespace, or errc::llm_invalid_output naming the violation.
 result<std::string> validate_answer(const std::string& schema_name, const std::string& content);
 
 }  // namespace mq::llm

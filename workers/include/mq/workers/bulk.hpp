@@ -10,8 +10,9 @@ namespace mq::workers {
 
 /// The delivery of one task of the bulk message `d`: the same tag (the message is
 /// settled once, for all its tasks), the task's own envelope as body and its id as
-/// message id, its own request id, routed by its kind.
-queues::delivery part_of(const queues::delivery& d, const schemas::envelope& task);
+/// message id, its own request id, routed by its kind. Without `with_body` the body is
+/// left empty for a job that has the envelope already (it writes one only to bury it).
+queues::delivery part_of(const queues::delivery& d, const schemas::envelope& task, bool with_body = true);
 
 /// State of a bulk message's split.
 struct splitter_state : delivery_owner {

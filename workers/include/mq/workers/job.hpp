@@ -88,9 +88,11 @@ using job_pointer = caf::stateful_actor<job_state>*;
 /// not-before time, claim the task, run its kind's handler, record the outcome, refresh
 /// the cache, then tell the dispatcher how to settle the delivery. Waits out Postgres
 /// outages while holding the delivery (so a dead database pauses consumption instead of
-/// dead-lettering work).
+/// dead-lettering work). A task of a bulk message comes with its envelope `decoded`
+/// already and `d` without a body.
 caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
-                  actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation);
+                  actors::dispatcher_actor dispatcher, queues::delivery d, std::uint64_t generation,
+                  std::optional<schemas::envelope> decoded);
 
 /// Handlers report the outcome of a claimed task through this; usage and cost are
 /// filled in from the job's state.
