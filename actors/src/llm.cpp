@@ -44,18 +44,18 @@ llm_actor::behavior_type llm_caller(llm_actor::stateful_pointer<llm_state> self,
                                     std::shared_ptr<llm::llm_client> client,
                                     std::size_t max_in_flight) {
   self->state.max_in_flight = max_in_flight;
-  auto start = [self, client](llm::chat_request req, caf::typed_response_promise<llm::chat_outcome> rp) {
+  auto start = [self, client](const llm::shared_request& req, caf::typed_response_promise<llm::chat_outcome> rp) {
     auto id = self->state.next_id++;
     self->state.in_flight.emplace(id, std::move(rp));
     self->state.started.emplace(id, std::chrono::steady_clock::now());
     show_load(self->state);
     auto me = caf::actor_cast<llm_actor>(self);
-    client->chat(std::move(req), [me, id](llm::chat_outcome out) {
+    client->chat(*req, [me, id](llm::chat_outcome out) {
       caf::anon_send(me, chat_done_atom::value, id, std::move(out));
     });
   };
   return {
-      [=](chat_atom, llm::chat_request& req) -> caf::result<llm::chat_outcome> {
+      [=](chat_atom, llm::shared_request& req) -> caf::result<llm::chat_outcome> {
         auto rp = self->make_response_promise<llm::chat_outcome>();
         if (self->state.in_flight.size() < self->state.max_in_flight)
           start(std::move(req), rp);

@@ -2,6 +2,7 @@
 
 #include <rapidjson/error/en.h>
 
+#include <array>
 #include <cstring>
 
 namespace mq::json {
@@ -13,25 +14,47 @@ namespace {
 /// message must not exhaust a thread's stack.
 constexpr int max_depth = 64;
 
+/// What the depth scan looks at; every other byte is skipped in a tight loop.
+enum : unsigned char { plain = 0, quote, backslash, opener, closer };
+
+constexpr std::array<unsigned char, 256> scan_classes() {
+  std::array<unsigned char, 256> c{};
+  c['"'] = quote;
+  c['\\'] = backslash;
+  c['['] = c['{'] = opener;
+  c[']'] = c['}'] = closer;
+  return c;
+}
+
 /// The offset at which `text` nests deeper than max_depth, outside strings; or -1.
 long too_deep_at(std::string_view text) {
+  static constexpr auto classes = scan_classes();
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const std::size_t n = text.size();
   int depth = 0;
-  bool in_string = false, escaped = false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    const char ch = text[i];
-    if (in_string) {
-      if (escaped) escaped = false;
-      else if (ch == '\\') escaped = true;
-      else if (ch == '"') in_string = false;
-    } else if (ch == '"') {
-      in_string = true;
-    } else if (ch == '[' || ch == '{') {
-      if (++depth > max_depth) return static_cast<long>(i);
-    } else if (ch == ']' || ch == '}') {
-      --depth;
+  std::size_t i = 0;
+  for (;;) {
+    while (i < n && classes[s[i]] == plain) ++i;
+    if (i >= n) return -1;
+    switch (classes[s[i++]]) {
+      case quote:  // a string: skip to its closing quote, stepping over escapes
+        for (;;) {
+          while (i < n && classes[s[i]] != quote && classes[s[i]] != backslash) ++i;
+          if (i >= n) return -1;  // unterminated: the parser says so
+          if (classes[s[i++]] == quote) break;
+          ++i;  // the escaped character
+        }
+        break;
+      case opener:
+        if (++depth > max_depth) return static_cast<long>(i - 1);
+        break;
+      case closer:
+        --depth;
+        break;
+      default:  // a backslash outside a string: the parser refuses it
+        break;
     }
   }
-  return -1;
 }
 
 }  // namespace
@@ -81,17 +104,44 @@ long invalid_utf8_at(std::string_view text) {
   return -1;
 }
 
-result<rapidjson::Document> parse(std::string_view text) {
+namespace {
+
+/// Why `text` cannot be parsed before RapidJSON reads it, or nullopt: nesting too deep,
+/// malformed UTF-8, or a NUL byte (never valid in JSON text, and where RapidJSON would
+/// stop reading as if the text ended there).
+std::optional<error> refused(std::string_view text) {
+  auto at_offset = [](std::size_t at, const std::string& why) {
+    return make_error(errc::malformed_json, "invalid JSON at offset " + std::to_string(at) + ": " + why);
+  };
   if (auto at = too_deep_at(text); at >= 0)
-    return make_error(errc::malformed_json, "invalid JSON at offset " + std::to_string(at) +
-                                                ": nested deeper than " + std::to_string(max_depth) + " levels");
+    return at_offset(static_cast<std::size_t>(at), "nested deeper than " + std::to_string(max_depth) + " levels");
   // Checked here in one pass rather than by RapidJSON's per-character validation, which
   // doubles the parse time; the text is then parsed as it is.
   if (auto at = invalid_utf8_at(text); at >= 0)
-    return make_error(errc::malformed_json, "invalid JSON at offset " + std::to_string(at) + ": " +
-                                                rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding));
+    return at_offset(static_cast<std::size_t>(at), rapidjson::GetParseError_En(rapidjson::kParseErrorStringInvalidEncoding));
+  if (const void* nul = std::memchr(text.data(), '\0', text.size()))
+    return at_offset(static_cast<std::size_t>(static_cast<const char*>(nul) - text.data()), "a NUL byte");
+  return std::nullopt;
+}
+
+}  // namespace
+
+result<rapidjson::Document> parse(std::string_view text) {
+  if (auto why = refused(text)) return *why;
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
+  if (doc.HasParseError()) {
+    return make_error(errc::malformed_json,
+                      std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
+                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
+  }
+  return doc;
+}
+
+result<rapidjson::Document> parse_in_place(std::string& text) {
+  if (auto why = refused(text)) return *why;
+  rapidjson::Document doc;
+  doc.ParseInsitu<rapidjson::kParseIterativeFlag>(text.data());
   if (doc.HasParseError()) {
     return make_error(errc::malformed_json,
                       std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +

@@ -43,12 +43,17 @@ const std::vector<double>& latency_buckets() {
   return b;
 }
 
-std::string render_labels(const labels& l) {
-  if (l.empty()) return "";
-  std::string out = "{";
+namespace {
+
+/// Writes `l` as `{a="x",b="y"}` into `out` (cleared first).
+void render_into(std::string& out, labels l) {
+  out.clear();
+  if (l.size() == 0) return;
+  out += '{';
   for (const auto& [k, v] : l) {
     if (out.size() > 1) out += ',';
-    out += k + "=\"";
+    out.append(k);
+    out += "=\"";
     for (char c : v) {
       if (c == '\\') out += "\\\\";
       else if (c == '"') out += "\\\"";
@@ -57,7 +62,22 @@ std::string render_labels(const labels& l) {
     }
     out += '"';
   }
-  return out + "}";
+  out += '}';
+}
+
+/// The calling thread's label key, rendered again for each sample without allocating.
+const std::string& key_of(labels l) {
+  thread_local std::string key;
+  render_into(key, l);
+  return key;
+}
+
+}  // namespace
+
+std::string render_labels(labels l) {
+  std::string out;
+  render_into(out, l);
+  return out;
 }
 
 void registry::declare(const std::string& name, kind type, const std::string& help, std::vector<double> bounds) {
@@ -75,40 +95,47 @@ void registry::histogram(const std::string& name, const std::string& help, std::
   declare(name, kind::histogram, help, std::move(bounds));
 }
 
-registry::family* registry::find(const std::string& name, kind type) {
+registry::family* registry::find(std::string_view name, kind type) {
   auto it = families_.find(name);
   return it == families_.end() || it->second.type != type ? nullptr : &it->second;
 }
 
+registry::series* registry::series_of(std::string_view name, kind type, const std::string& key) {
+  auto* f = find(name, type);
+  if (!f) return nullptr;
+  auto it = f->samples.find(key);
+  if (it == f->samples.end()) it = f->samples.emplace(key, series{}).first;
+  if (type == kind::histogram && it->second.counts.empty()) it->second.counts.resize(f->bounds.size() + 1);
+  return &it->second;
+}
+
 // Label sets are rendered before the lock is taken: callers on hot paths hold it briefly.
-
-void registry::inc(const std::string& name, const labels& l, double by) {
+void registry::inc(std::string_view name, labels l, double by) {
   if (by < 0) return;
-  const auto key = render_labels(l);
+  const auto& key = key_of(l);
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto* f = find(name, kind::counter)) f->samples[key].value += by;
+  if (auto* s = series_of(name, kind::counter, key)) s->value += by;
 }
 
-void registry::set(const std::string& name, const labels& l, double value) {
-  const auto key = render_labels(l);
+void registry::set(std::string_view name, labels l, double value) {
+  const auto& key = key_of(l);
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto* f = find(name, kind::gauge)) f->samples[key].value = value;
+  if (auto* s = series_of(name, kind::gauge, key)) s->value = value;
 }
 
-void registry::observe(const std::string& name, const labels& l, double value) {
-  const auto key = render_labels(l);
+void registry::observe(std::string_view name, labels l, double value) {
+  const auto& key = key_of(l);
   std::lock_guard<std::mutex> lock(mu_);
   auto* f = find(name, kind::histogram);
-  if (!f) return;
-  auto& s = f->samples[key];
-  if (s.counts.empty()) s.counts.resize(f->bounds.size() + 1);
+  auto* s = f ? series_of(name, kind::histogram, key) : nullptr;
+  if (!s) return;
   const auto at = std::lower_bound(f->bounds.begin(), f->bounds.end(), value) - f->bounds.begin();
-  ++s.counts[static_cast<std::size_t>(at)];
-  s.sum += value;
-  ++s.count;
+  ++s->counts[static_cast<std::size_t>(at)];
+  s->sum += value;
+  ++s->count;
 }
 
-double registry::value(const std::string& name, const labels& l) const {
+double registry::value(std::string_view name, labels l) const {
   std::lock_guard<std::mutex> lock(mu_);
   auto it = families_.find(name);
   if (it == families_.end()) return 0;

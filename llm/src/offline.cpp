@@ -269,7 +269,7 @@ class offline_client final : public llm_client {
   std::string model() const override { return model_; }
   std::size_t in_flight() const override { return 0; }
 
-  void chat(chat_request req, callback done) override {
+  void chat(const chat_request& req, callback done) override {
     chat_outcome out;
     const auto start = std::chrono::steady_clock::now();
     chat_response r;

@@ -58,13 +58,13 @@ class openai_client final : public llm_client {
   std::string model() const override { return cfg_.model; }
   std::size_t in_flight() const override { return engine_.in_flight(); }
 
-  void chat(chat_request req, callback done) override {
+  void chat(const chat_request& req, callback done) override {
     engine_.submit(call("/chat/completions", chat_body(req)), [done = std::move(done)](http_reply r) {
       chat_outcome out;
       if (r.err) {
         out.err = transport_error(*r.err);
       } else {
-        out = parse_chat_reply(r.status, r.body, r.header("retry-after"));
+        out = parse_chat_reply(r.status, std::move(r.body), r.header("retry-after"));
         if (out.response) out.response->latency = r.latency;
       }
       done(std::move(out));
@@ -196,13 +196,14 @@ bool answered_ok(Outcome& out, long status, const std::string& body, const std::
   return false;
 }
 
-chat_outcome parse_chat_reply(long status, const std::string& body, const std::string& retry_after_header) {
+chat_outcome parse_chat_reply(long status, std::string body, const std::string& retry_after_header) {
   chat_outcome out;
   if (!answered_ok(out, status, body, retry_after_header)) return out;
-  auto doc = json::parse(body);
+  const auto head = body.substr(0, 200);  // parsing in place rewrites the body
+  auto doc = json::parse_in_place(body);
   if (!doc || !doc->IsObject() || !doc->HasMember("choices") || !(*doc)["choices"].IsArray() ||
       (*doc)["choices"].Empty()) {
-    out.err = make_error(errc::llm_server_error, "provider answered without a choice", body.substr(0, 200));
+    out.err = make_error(errc::llm_server_error, "provider answered without a choice", head);
     return out;
   }
   const auto& choice = (*doc)["choices"][0];

@@ -79,7 +79,7 @@ TEST_F(fixture, PgWriterWritesWhatArrivesTogetherInOneBatch) {
 /// An LLM client that answers only when told to.
 struct held_client : llm::llm_client {
   std::vector<callback> held;
-  void chat(llm::chat_request, callback done) override { held.push_back(std::move(done)); }
+  void chat(const llm::chat_request&, callback done) override { held.push_back(std::move(done)); }
   void embed(std::vector<std::string>, embed_callback) override {}
   std::string provider() const override { return "fake"; }
   std::string model() const override { return "fake"; }
@@ -92,7 +92,7 @@ TEST_F(fixture, LlmCallerHoldsAtMostTheConfiguredCallsInFlight) {
   int answers = 0;
   auto caller = sys.spawn([&](caf::event_based_actor* self) {
     for (int i = 0; i < 5; ++i)
-      self->request(llm, caf::infinite, actors::chat_atom::value, llm::chat_request{})
+      self->request(llm, caf::infinite, actors::chat_atom::value, std::make_shared<const llm::chat_request>())
           .then([&](llm::chat_outcome&) { ++answers; });
   });
   sched.run();

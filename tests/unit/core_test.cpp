@@ -80,6 +80,29 @@ TEST(Json, Utf8IsCheckedStrictly) {
   EXPECT_FALSE(json::parse("[\"x\"] \xc3").ok());  // outside a string too
 }
 
+TEST(Json, ParsingInPlaceReadsWhatParsingReads) {
+  for (std::string text : {std::string(R"({"content":"{\"a\":\"x\\ny\"}","n":[1,2.5,null,true],"u":"\u00f1 ñ"})"),
+                           std::string(R"(["", "\"", "\\", {"k": {}}])")}) {
+    auto copy = json::parse(text);
+    ASSERT_TRUE(copy.ok()) << text;
+    const auto expected = json::stringify(*copy);
+    auto in_place = json::parse_in_place(text);
+    ASSERT_TRUE(in_place.ok());
+    EXPECT_EQ(json::stringify(*in_place), expected);
+  }
+  // A NUL byte is never JSON, and RapidJSON alone would take it for the end of the text.
+  std::string nul = std::string("{}") + '\0' + "x";
+  EXPECT_FALSE(json::parse(nul).ok());
+  auto refused = json::parse_in_place(nul);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_NE(refused.err().message.find("offset 2: a NUL byte"), std::string::npos) << refused.err().message;
+  std::string bad = "[\"\xc0\xaf\"]";
+  EXPECT_FALSE(json::parse_in_place(bad).ok());
+  std::string deep(65, '[');
+  deep += std::string(65, ']');
+  EXPECT_FALSE(json::parse_in_place(deep).ok());
+}
+
 TEST(Json, FindsNulCharactersAndRejectsBadUtf8) {
   auto d = json::parse(R"({"a":[1,{"b":"x\u0000y"}]})");
   ASSERT_TRUE(d.ok());

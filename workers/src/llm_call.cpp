@@ -20,7 +20,7 @@ namespace {
 using std::chrono::milliseconds;
 
 struct call_state {
-  llm::chat_request req;
+  llm::shared_request req;
   std::function<void(result<llm::chat_response>)> done;
   std::int64_t estimate = 0;  ///< Tokens charged to the limits before the call.
   bool checked = false;       ///< Whether the task was found not cancelled for this call.
@@ -87,16 +87,25 @@ std::string repair_prompt(const error& problem) {
          ". Answer again with only one JSON object that follows the schema exactly.";
 }
 
-void ask_json(job_pointer self, llm::chat_request req, bool repaired,
+/// call_llm() with the request shared, not copied: a repair reads it again.
+void call_shared(job_pointer self, llm::shared_request req, std::function<void(result<llm::chat_response>)> done) {
+  auto s = std::make_shared<call_state>();
+  for (const auto& m : req->messages) s->estimate += llm::estimate_tokens(m.content);
+  s->estimate += req->max_tokens;
+  s->req = std::move(req);
+  s->done = std::move(done);
+  admit(self, std::move(s));
+}
+
+void ask_json(job_pointer self, llm::shared_request original, bool repaired,
               std::function<void(result<std::string>)> done) {
-  auto original = req;
-  call_llm(self, std::move(req), [self, original, repaired, done](result<llm::chat_response> r) {
+  call_shared(self, original, [self, original, repaired, done](result<llm::chat_response> r) {
     if (!r) return done(r.err());
     error problem;
     if (r->finish_reason == "length") {
       problem = make_error(errc::llm_truncated, "the answer was cut at the token limit");
     } else {
-      auto valid = llm::validate_answer(original.schema_name, r->content);
+      auto valid = llm::validate_answer(original->schema_name, r->content);
       if (valid) return done(std::move(*valid));
       problem = valid.err();
     }
@@ -106,11 +115,11 @@ void ask_json(job_pointer self, llm::chat_request req, bool repaired,
     }
     log::info("llm", "asking for a repaired answer", {{}, self->state.envelope.task_id, {}},
               {{"problem", problem.message}});
-    auto fix = original;
+    auto fix = *original;
     fix.messages.push_back({"assistant", r->content});
     fix.messages.push_back({"user", repair_prompt(problem)});
-    if (problem.code == errc::llm_truncated) fix.max_tokens = std::min(original.max_tokens * 2, 16384);
-    ask_json(self, std::move(fix), true, done);
+    if (problem.code == errc::llm_truncated) fix.max_tokens = std::min(original->max_tokens * 2, 16384);
+    ask_json(self, std::make_shared<const llm::chat_request>(std::move(fix)), true, done);
   });
 }
 
@@ -151,16 +160,11 @@ void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, l
 }
 
 void call_llm(job_pointer self, llm::chat_request req, std::function<void(result<llm::chat_response>)> done) {
-  auto s = std::make_shared<call_state>();
-  for (const auto& m : req.messages) s->estimate += llm::estimate_tokens(m.content);
-  s->estimate += req.max_tokens;
-  s->req = std::move(req);
-  s->done = std::move(done);
-  admit(self, std::move(s));
+  call_shared(self, std::make_shared<const llm::chat_request>(std::move(req)), std::move(done));
 }
 
 void call_llm_json(job_pointer self, llm::chat_request req, std::function<void(result<std::string>)> done) {
-  ask_json(self, std::move(req), false, std::move(done));
+  ask_json(self, std::make_shared<const llm::chat_request>(std::move(req)), false, std::move(done));
 }
 
 }  // namespace mq::workers

@@ -41,7 +41,7 @@ using cache_actor = caf::typed_actor<
 /// LLM client: holds many calls in flight without a thread each (the client's own I/O
 /// thread runs them); calls beyond the configured cap wait in order.
 using llm_actor = caf::typed_actor<
-    caf::replies_to<chat_atom, llm::chat_request>::with<llm::chat_outcome>,
+    caf::replies_to<chat_atom, llm::shared_request>::with<llm::chat_outcome>,
     caf::reacts_to<chat_done_atom, std::uint64_t, llm::chat_outcome>,
     caf::replies_to<embed_atom, std::vector<std::string>>::with<llm::embed_outcome>,
     caf::reacts_to<embed_done_atom, std::uint64_t, llm::embed_outcome>>;

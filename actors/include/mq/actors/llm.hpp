@@ -14,7 +14,7 @@ struct llm_state {
   std::size_t max_in_flight = 0;
   std::uint64_t next_id = 1;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<llm::chat_outcome>> in_flight;
-  std::deque<std::pair<llm::chat_request, caf::typed_response_promise<llm::chat_outcome>>> waiting;
+  std::deque<std::pair<llm::shared_request, caf::typed_response_promise<llm::chat_outcome>>> waiting;
   std::unordered_map<std::uint64_t, caf::typed_response_promise<llm::embed_outcome>> embedding;
   std::unordered_map<std::uint64_t, std::chrono::steady_clock::time_point> started;  ///< Chat and embedding calls.
   static inline const char* name = "llm";

@@ -78,6 +78,10 @@ long invalid_utf8_at(std::string_view text);
 /// with the offset in the message.
 result<rapidjson::Document> parse(std::string_view text);
 
+/// parse() for a text the caller owns and no longer needs as it was: strings are decoded
+/// in its buffer, which must outlive the document (no copy of each string is made).
+result<rapidjson::Document> parse_in_place(std::string& text);
+
 /// JSON pointer ("/a/0/b") of the first string (key or value) that holds a NUL
 /// character, which Postgres text cannot store; nullopt if there is none.
 std::optional<std::string> find_nul(const rapidjson::Value& v);

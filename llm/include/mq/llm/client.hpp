@@ -29,6 +29,10 @@ struct chat_request {
   double temperature = 0;
 };
 
+/// A request shared by whoever may send it again (retries, the LLM actor's queue): it is
+/// built once and never copied on its way to the client.
+using shared_request = std::shared_ptr<const chat_request>;
+
 /// The provider's answer.
 struct chat_response {
   std::string content;
@@ -70,7 +74,8 @@ class llm_client {
   using embed_callback = std::function<void(embed_outcome)>;
 
   virtual ~llm_client() = default;
-  virtual void chat(chat_request req, callback done) = 0;
+  /// Starts a chat call; `req` is read before chat() returns and not kept.
+  virtual void chat(const chat_request& req, callback done) = 0;
   /// Embeds `texts` (one provider call for all of them).
   virtual void embed(std::vector<std::string> texts, embed_callback done) = 0;
   /// "offline" or "openai".
@@ -89,7 +94,7 @@ std::unique_ptr<llm_client> make_client(const config::llm_config& cfg);
 /// 2xx with a choice -> response; 429 insufficient_quota -> llm_quota_exhausted; 429 ->
 /// llm_rate_limited; 408/409/5xx -> llm_server_error; other 4xx -> llm_bad_request;
 /// unparseable 2xx -> llm_server_error.
-chat_outcome parse_chat_reply(long status, const std::string& body, const std::string& retry_after_header);
+chat_outcome parse_chat_reply(long status, std::string body, const std::string& retry_after_header);
 
 /// Maps an answer of an OpenAI-compatible /embeddings endpoint, as parse_chat_reply does.
 embed_outcome parse_embed_reply(long status, const std::string& body, const std::string& retry_after_header);
