@@ -66,16 +66,20 @@ const std::string claim_sql =
 const std::string complete_sql =
     // Each table is reached by one "id = ANY(array)" scan and joined by hash (the
     // connection runs without nested loops; see pg_job_store). `done` returns each row's
-    // inputs so the later steps need no join. A meeting deleted meanwhile breaks the
-    // classification's foreign key: complete() then records the rows one by one.
+    // inputs so the later steps need no join. `l` also marks the classifications whose
+    // meeting was deleted since the claim (a scalar subquery: one index probe per row):
+    // they fail instead of storing a classification of nothing (migration 018).
     std::string(
-        "WITH l AS (SELECT t.id FROM tasks t JOIN unnest($1::uuid[], $2::int[]) AS i(id, attempt) "
+        "WITH l AS (SELECT t.id, (t.kind = 'classify_meeting' AND (SELECT true FROM meetings m "
+        "WHERE m.id = t.subject_id AND m.tenant_id = t.tenant_id) IS NULL) AS gone "
+        "FROM tasks t JOIN unnest($1::uuid[], $2::int[]) AS i(id, attempt) "
         "ON t.id = i.id WHERE t.id = ANY($1::uuid[]) AND t.attempts = i.attempt AND t.status = 'running' "
         "ORDER BY t.id FOR UPDATE OF t), "
-        "done AS (UPDATE tasks t SET status = i.status, "
+        "done AS (UPDATE tasks t SET status = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'failed' ELSE i.status END, "
         // A classification's answer is stored once, in its classification row.
         "result = CASE WHEN i.status = 'succeeded' AND t.kind <> 'classify_meeting' THEN i.result END, "
-        "error_code = i.error_code, error = i.error, "
+        "error_code = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'NOT_FOUND' ELSE i.error_code END, "
+        "error = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'the meeting no longer exists' ELSE i.error END, "
         "finished_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN now() END, "
         "next_attempt_at = now() + i.retry_in_ms * interval '1 millisecond', "
         "llm_calls = t.llm_calls + i.calls, tokens_in = t.tokens_in + i.tokens_in, "
@@ -83,8 +87,8 @@ const std::string complete_sql =
         "FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::text[], "
         "$9::text[], $10::text[], $11::int[], $12::int[], $13::int[], $14::int[], $15::bigint[], $16::float8[]) "
         "AS i(id, status, result, error_code, error, provider, model, prompt_version, taxonomy_version, "
-        "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost) "
-        "WHERE t.id = ANY($1::uuid[]) AND t.id = i.id AND t.id IN (SELECT id FROM l) "
+        "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost), l "
+        "WHERE t.id = ANY($1::uuid[]) AND t.id = i.id AND l.id = t.id "
         "RETURNING t.*, i.result AS answer, i.provider, i.model, i.prompt_version, i.taxonomy_version, "
         "i.tokens_in AS call_tokens_in, i.tokens_out AS call_tokens_out, i.latency_ms, i.calls, i.cost), "
         "usage AS (INSERT INTO llm_usage (tenant_id, batch_id, kind, provider, model, "

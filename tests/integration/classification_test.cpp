@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include "llm_stub.hpp"
 #include "mq/core/ids.hpp"
@@ -112,6 +113,43 @@ TEST_F(Classification, OutOfTaxonomyAnswerFailsTheTaskAndStoresNothing) {
   for (const auto& k : s.redis_keys()) EXPECT_EQ(k.find(":cls:"), std::string::npos) << k;
   EXPECT_EQ(s.waiting("classify_meeting"), 0u);
   EXPECT_EQ(s.dead_letters(), 0) << "a failed task is an outcome, not a dead letter";
+}
+
+TEST_F(Classification, AMeetingDeletedWhileItsAnswerIsComingFailsItsTaskAndStoresNothing) {
+  llm_stub llm;
+  std::atomic<stack*> running{nullptr};
+  std::atomic<long long> doomed{0};
+  llm.on_chat([&](const stub_request& req, int) {
+    // Between the claim and the completion: the meeting goes while its answer is made.
+    if (req.body.find("se borra") != std::string::npos)
+      running.load()->sql("DELETE FROM meetings WHERE id = " + std::to_string(doomed.load()));
+    return llm_stub::completion(llm_stub::valid_classification());
+  });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
+  running = &s;
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: esta reunión se borra.", "Cliente: esta reunión se queda."});
+  doomed = ids[0];
+  auto gone = s.wait_task(key, classify(s, key, ids[0]));
+  auto kept = s.wait_task(key, classify(s, key, ids[1]));
+  EXPECT_STREQ(gone["status"].GetString(), "failed");
+  EXPECT_STREQ(gone["error"]["code"].GetString(), "NOT_FOUND");
+  EXPECT_STREQ(gone["error"]["message"].GetString(), "the meeting no longer exists");
+  EXPECT_STREQ(kept["status"].GetString(), "succeeded");
+  EXPECT_EQ(s.sql("SELECT string_agg(meeting_id::text, ',') FROM classifications"), std::to_string(ids[1]));
+  EXPECT_EQ(s.get(key, "/api/v1/classifications/" + std::to_string(ids[0])).status, 404);
+}
+
+TEST_F(Classification, DeletingMeetingsDeletesTheirClassifications) {
+  stack s;
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: uno.", "Cliente: dos.", "Cliente: tres."});
+  for (auto id : ids) EXPECT_STREQ(s.wait_task(key, classify(s, key, id))["status"].GetString(), "succeeded");
+  ASSERT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 3);
+  s.sql("DELETE FROM meetings WHERE id IN (" + std::to_string(ids[0]) + ", " + std::to_string(ids[1]) + ")");
+  EXPECT_EQ(s.sql("SELECT string_agg(meeting_id::text, ',') FROM classifications"), std::to_string(ids[2]));
+  s.sql("DELETE FROM tenants");  // a tenant's meetings go by cascade, and their classifications with them
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 0);
 }
 
 TEST_F(Classification, ProviderErrorsAreRetriedThenSucceed) {
