@@ -51,6 +51,9 @@ def main():
     ap.add_argument("--poll-rates", default="5000,10000,20000,0")
     ap.add_argument("--ingress-seconds", type=float, default=3.0)
     ap.add_argument("--prefetch", type=int, default=2000)
+    ap.add_argument("--worker-threads", type=int, default=1,
+                    help="CAF scheduler threads per replica: on two cores shared with every other process, one "
+                         "thread wakes less and ran 8%% more jobs/s than two in alternating runs")
     ap.add_argument("--only", default="a,b,c,d,e,f,g,h,celery")
     ap.add_argument("--merge", action="store_true",
                     help="keep the figures of results/suite.json that this invocation does not measure")
@@ -60,10 +63,12 @@ def main():
         args.runs, args.jobs, args.celery_jobs = 1, 2000, 300
         args.rates, args.poll_rates, args.ingress_seconds = "2000,0", "5000", 1.0
     only = set(args.only.split(","))
-    settings = {"MQ_WORKER_PREFETCH": str(args.prefetch), "MQ_LLM_MAX_IN_FLIGHT": str(args.prefetch)}
+    settings = {"MQ_WORKER_PREFETCH": str(args.prefetch), "MQ_LLM_MAX_IN_FLIGHT": str(args.prefetch),
+                "MQ_WORKER_THREADS": str(args.worker_threads)}
     res = {"meta": {"machine": b.machine(), "settings": {
         "runs": args.runs, "jobs": args.jobs, "celery_jobs": args.celery_jobs, "prefetch": args.prefetch,
-        "llm.max_in_flight": args.prefetch, "provider": "openai (mq-llm-stub)", "log": "warn",
+        "llm.max_in_flight": args.prefetch, "worker.threads": args.worker_threads,
+        "provider": "openai (mq-llm-stub)", "log": "warn",
         "load_connections": 128, "ingress_seconds": args.ingress_seconds}}}
 
     if "a" in only:
