@@ -58,7 +58,7 @@ llm_actor::behavior_type llm_caller(llm_actor::stateful_pointer<llm_state> self,
       [=](chat_atom, llm::shared_request& req) -> caf::result<llm::chat_outcome> {
         auto rp = self->make_response_promise<llm::chat_outcome>();
         if (self->state.in_flight.size() < self->state.max_in_flight)
-          start(std::move(req), rp);
+          start(req, rp);
         else
           self->state.waiting.emplace_back(std::move(req), rp);
         show_load(self->state);

@@ -124,30 +124,27 @@ std::optional<error> refused(std::string_view text) {
   return std::nullopt;
 }
 
+/// `doc` once parsed, or its syntax error with the offset.
+result<rapidjson::Document> checked(rapidjson::Document doc) {
+  if (!doc.HasParseError()) return doc;
+  return make_error(errc::malformed_json, "invalid JSON at offset " + std::to_string(doc.GetErrorOffset()) + ": " +
+                                              rapidjson::GetParseError_En(doc.GetParseError()));
+}
+
 }  // namespace
 
 result<rapidjson::Document> parse(std::string_view text) {
   if (auto why = refused(text)) return *why;
   rapidjson::Document doc;
   doc.Parse<rapidjson::kParseIterativeFlag>(text.data(), text.size());
-  if (doc.HasParseError()) {
-    return make_error(errc::malformed_json,
-                      std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
-                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
-  }
-  return doc;
+  return checked(std::move(doc));
 }
 
 result<rapidjson::Document> parse_in_place(std::string& text) {
   if (auto why = refused(text)) return *why;
   rapidjson::Document doc;
   doc.ParseInsitu<rapidjson::kParseIterativeFlag>(text.data());
-  if (doc.HasParseError()) {
-    return make_error(errc::malformed_json,
-                      std::string("invalid JSON at offset ") + std::to_string(doc.GetErrorOffset()) +
-                          ": " + rapidjson::GetParseError_En(doc.GetParseError()));
-  }
-  return doc;
+  return checked(std::move(doc));
 }
 
 namespace {
