@@ -248,8 +248,9 @@ class Stack:
                              env=self.env, check=True, capture_output=True, text=True).stdout
         self.key = out.strip().splitlines()[-1]
 
-    def start_worker(self, extra_env=None):
-        self.workers.append(self._spawn(os.path.join(BUILD, "workers", "mq-worker"),
+    def start_worker(self, extra_env=None, binary=None):
+        """Starts a replica (`binary`, mq-worker by default) and waits until it consumes."""
+        self.workers.append(self._spawn(binary or os.path.join(BUILD, "workers", "mq-worker"),
                                         f"worker-{len(self.workers) + 1}", extra_env))
         want = len(self.workers)
         for _ in range(400):
