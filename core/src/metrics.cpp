@@ -100,13 +100,11 @@ registry::family* registry::find(std::string_view name, kind type) {
   return it == families_.end() || it->second.type != type ? nullptr : &it->second;
 }
 
-registry::series* registry::series_of(std::string_view name, kind type, const std::string& key) {
-  auto* f = find(name, type);
-  if (!f) return nullptr;
-  auto it = f->samples.find(key);
-  if (it == f->samples.end()) it = f->samples.emplace(key, series{}).first;
-  if (type == kind::histogram && it->second.counts.empty()) it->second.counts.resize(f->bounds.size() + 1);
-  return &it->second;
+registry::series& registry::series_of(family& f, const std::string& key) {
+  auto it = f.samples.find(key);
+  if (it == f.samples.end()) it = f.samples.emplace(key, series{}).first;
+  if (f.type == kind::histogram && it->second.counts.empty()) it->second.counts.resize(f.bounds.size() + 1);
+  return it->second;
 }
 
 // Label sets are rendered before the lock is taken: callers on hot paths hold it briefly.
@@ -114,25 +112,25 @@ void registry::inc(std::string_view name, labels l, double by) {
   if (by < 0) return;
   const auto& key = key_of(l);
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto* s = series_of(name, kind::counter, key)) s->value += by;
+  if (auto* f = find(name, kind::counter)) series_of(*f, key).value += by;
 }
 
 void registry::set(std::string_view name, labels l, double value) {
   const auto& key = key_of(l);
   std::lock_guard<std::mutex> lock(mu_);
-  if (auto* s = series_of(name, kind::gauge, key)) s->value = value;
+  if (auto* f = find(name, kind::gauge)) series_of(*f, key).value = value;
 }
 
 void registry::observe(std::string_view name, labels l, double value) {
   const auto& key = key_of(l);
   std::lock_guard<std::mutex> lock(mu_);
   auto* f = find(name, kind::histogram);
-  auto* s = f ? series_of(name, kind::histogram, key) : nullptr;
-  if (!s) return;
+  if (!f) return;
+  auto& s = series_of(*f, key);
   const auto at = std::lower_bound(f->bounds.begin(), f->bounds.end(), value) - f->bounds.begin();
-  ++s->counts[static_cast<std::size_t>(at)];
-  s->sum += value;
-  ++s->count;
+  ++s.counts[static_cast<std::size_t>(at)];
+  s.sum += value;
+  ++s.count;
 }
 
 double registry::value(std::string_view name, labels l) const {

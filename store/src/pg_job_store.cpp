@@ -153,7 +153,7 @@ class pg_job_store final : public job_store {
         cr.task = task_from_row(r);
         cr.subject_found = r[task_columns].as<bool>();
         if (!r[task_columns + 1].is_null()) {
-          claimed_meeting m;
+          schemas::meeting_facts m;
           m.transcript = r[task_columns + 1].c_str();
           m.client_name = opt(r[task_columns + 2]).value_or("");
           m.seller_name = opt(r[task_columns + 3]).value_or("");

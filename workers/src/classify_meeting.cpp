@@ -12,10 +12,8 @@ void classify_meeting(job_pointer self, const store::claim_result& claim, comple
     auto gone = make_error(errc::internal, "the claim loaded no meeting");
     return done(completion_for(self, schemas::task_status::failed, &gone));
   }
-  const auto& m = *claim.meeting;
-  const llm::meeting_facts facts{m.transcript, m.client_name, m.seller_name, m.meeting_date, m.closed};
   const auto& cfg = self->state.ctx->llm_cfg;
-  call_llm_json(self, llm::classification_request(facts, cfg.max_tokens, cfg.temperature),
+  call_llm_json(self, llm::classification_request(*claim.meeting, cfg.max_tokens, cfg.temperature),
                 [self, done](result<std::string> answer) {
                   if (!answer) return done(completion_for(self, schemas::task_status::failed, &answer.err()));
                   auto c = completion_for(self, schemas::task_status::succeeded);

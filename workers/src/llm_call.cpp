@@ -87,8 +87,9 @@ std::string repair_prompt(const error& problem) {
          ". Answer again with only one JSON object that follows the schema exactly.";
 }
 
-/// call_llm() with the request shared, not copied: a repair reads it again.
-void call_shared(job_pointer self, llm::shared_request req, std::function<void(result<llm::chat_response>)> done) {
+/// One call under the policy (see call_llm_json), the request shared rather than copied:
+/// retries send it again and a repair reads it.
+void call_llm(job_pointer self, llm::shared_request req, std::function<void(result<llm::chat_response>)> done) {
   auto s = std::make_shared<call_state>();
   for (const auto& m : req->messages) s->estimate += llm::estimate_tokens(m.content);
   s->estimate += req->max_tokens;
@@ -99,7 +100,7 @@ void call_shared(job_pointer self, llm::shared_request req, std::function<void(r
 
 void ask_json(job_pointer self, llm::shared_request original, bool repaired,
               std::function<void(result<std::string>)> done) {
-  call_shared(self, original, [self, original, repaired, done](result<llm::chat_response> r) {
+  call_llm(self, original, [self, original, repaired, done](result<llm::chat_response> r) {
     if (!r) return done(r.err());
     error problem;
     if (r->finish_reason == "length") {
@@ -157,10 +158,6 @@ void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, l
   if (http_status == 429)
     self->send(*ctx.limiter, actors::penalize_atom::value,
                static_cast<std::int64_t>(retry_after.value_or(milliseconds(0)).count()));
-}
-
-void call_llm(job_pointer self, llm::chat_request req, std::function<void(result<llm::chat_response>)> done) {
-  call_shared(self, std::make_shared<const llm::chat_request>(std::move(req)), std::move(done));
 }
 
 void call_llm_json(job_pointer self, llm::chat_request req, std::function<void(result<std::string>)> done) {

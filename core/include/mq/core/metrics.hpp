@@ -60,8 +60,8 @@ class registry {
     std::map<std::string, series, std::less<>> samples;  // by rendered label set
   };
   family* find(std::string_view name, kind type);
-  /// The series of `name` for the label set rendered in `key`, made when new.
-  series* series_of(std::string_view name, kind type, const std::string& key);
+  /// The series of family `f` for the label set rendered in `key`, made when new.
+  static series& series_of(family& f, const std::string& key);
   void declare(const std::string& name, kind type, const std::string& help, std::vector<double> bounds);
 
   mutable std::mutex mu_;

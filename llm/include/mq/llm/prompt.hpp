@@ -4,6 +4,7 @@
 
 #include "mq/core/error.hpp"
 #include "mq/llm/client.hpp"
+#include "mq/schemas/types.hpp"
 
 namespace mq::llm {
 
@@ -12,14 +13,7 @@ namespace mq::llm {
 const std::string& classification_prompt_version();
 
 /// What the classifier is told about a meeting.
-struct meeting_facts {
-  std::string transcript;
-  std::string client_name;
-  std::string seller_name;
-  std::string meeting_date;
-  bool closed = false;
-};
-
+using meeting_facts = schemas::meeting_facts;
 
 /// The chat request classifying one meeting: the taxonomy (from the JSON Schema) in the
 /// system message, the meeting in the user message.

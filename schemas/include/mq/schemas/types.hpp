@@ -178,6 +178,16 @@ struct document_record {
 /// chunk_count.
 std::string to_json(const document_record& d);
 
+/// What a meeting's classification is told about it: loaded by the claim, written into
+/// the prompt (and read back from it by the offline provider).
+struct meeting_facts {
+  std::string transcript;
+  std::string client_name;   ///< "" without a client.
+  std::string seller_name;   ///< "" without a seller.
+  std::string meeting_date;  ///< YYYY-MM-DD, or "".
+  bool closed = false;
+};
+
 /// A meeting with its client and seller.
 struct meeting_record {
   std::int64_t id = 0;

@@ -26,20 +26,11 @@ struct claim_request {
   bool redelivered = false;
 };
 
-/// What a classify_meeting task classifies, as the claim loads it.
-struct claimed_meeting {
-  std::string transcript;
-  std::string client_name;   ///< "" without a client.
-  std::string seller_name;   ///< "" without a seller.
-  std::string meeting_date;  ///< YYYY-MM-DD, or "".
-  bool closed = false;
-};
-
 struct claim_result {
   claim_outcome outcome = claim_outcome::missing;
   schemas::task_record task;  ///< The task after the claim (valid unless missing).
   bool subject_found = false; ///< Whether the task's subject (meeting, ...) still exists.
-  std::optional<claimed_meeting> meeting;  ///< classify_meeting: the meeting, when found.
+  std::optional<schemas::meeting_facts> meeting;  ///< classify_meeting: the meeting, when found.
 };
 
 /// The outcome of one attempt, to record.

@@ -139,17 +139,13 @@ void settle_limits(job_pointer self, std::int64_t estimate, std::int64_t used, l
 std::optional<std::chrono::milliseconds> next_call_in(job_pointer self, int failed, error& err,
                                                       std::optional<std::chrono::milliseconds> retry_after);
 
-/// One LLM call under the system's policy: waits for the shared rate limits (holding the
-/// delivery for short waits, deferring the job for long ones without spending an
-/// attempt); retries retryable faults with exponential backoff and full jitter, honouring
-/// Retry-After, up to llm.max_attempts failed calls in all (long waits defer the job);
-/// counts tokens. Calls `done` with the answer or the final error, unless it deferred
-/// the job.
-void call_llm(job_pointer self, llm::chat_request req, std::function<void(result<llm::chat_response>)> done);
-
-/// call_llm() for an answer that must satisfy JSON Schema `req.schema_name`: a truncated,
-/// unparseable or invalid answer gets one repair request quoting the problem; `done` gets
-/// the validated JSON text or the final error.
+/// One LLM call, under the system's policy, for an answer that must satisfy JSON Schema
+/// `req.schema_name`: waits for the shared rate limits (holding the delivery for short
+/// waits, deferring the job for long ones without spending an attempt); retries
+/// retryable faults with exponential backoff and full jitter, honouring Retry-After, up
+/// to llm.max_attempts failed calls in all (long waits defer the job); counts tokens. A
+/// truncated, unparseable or invalid answer gets one repair request quoting the problem.
+/// `done` gets the validated JSON text or the final error, unless the job was deferred.
 void call_llm_json(job_pointer self, llm::chat_request req, std::function<void(result<std::string>)> done);
 
 /// The classify_meeting handler: asks the LLM for the taxonomy and reports succeeded with
