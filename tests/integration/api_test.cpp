@@ -77,6 +77,8 @@ TEST_F(Api, BadInputGetsTheDocumentedErrorAndChangesNothing) {
       {"bad item in many", "POST", "/api/v1/meetings", R"({"meetings": [{"transcript": "ok"}, {"transcript": 1}]})", 422, "VALIDATION_FAILED"},
       {"impossible date", "POST", "/api/v1/meetings", R"({"transcript": "x", "meeting_date": "2023-02-29"})", 422, "VALIDATION_FAILED"},
       {"NUL character", "POST", "/api/v1/meetings", R"({"transcript": "a\u0000b"})", 422, "VALIDATION_FAILED"},
+      {"raw NUL byte after the JSON", "POST", "/api/v1/meetings", std::string(R"({"transcript": "x"})") + '\0' + "junk",
+       400, "MALFORMED_JSON"},
       {"oversized body", "POST", "/api/v1/meetings", R"({"transcript": ")" + big + R"("})", 413, "PAYLOAD_TOO_LARGE"},
       {"unknown meeting", "POST", "/api/v1/workers/classify/999999", "", 404, "NOT_FOUND"},
       {"non-numeric meeting", "POST", "/api/v1/workers/classify/abc", "", 404, "NOT_FOUND"},
