@@ -67,7 +67,17 @@ int run(const config::app_config& cfg) {
   add_all_routes(r);
   declare_api_metrics();
 
-  boost::asio::io_context io(cfg.http.threads);
+  // One event loop per I/O thread: a connection stays on its loop, so answering a poll
+  // never crosses threads (see http::server).
+  // Each loop reads the cache over a Redis connection of its own.
+  std::vector<std::unique_ptr<boost::asio::io_context>> loops;
+  std::vector<boost::asio::io_context*> loop_ptrs;
+  std::vector<std::unique_ptr<store::redis_reader>> readers;
+  for (int i = 0; i < std::max(cfg.http.threads, 1); ++i) {
+    loops.push_back(std::make_unique<boost::asio::io_context>(1));
+    loop_ptrs.push_back(loops.back().get());
+    readers.push_back(std::make_unique<store::redis_reader>(*loops.back(), cfg.redis));
+  }
   http::server_options opts;
   opts.host = cfg.http.host;
   opts.port = static_cast<std::uint16_t>(cfg.http.port);
@@ -75,7 +85,7 @@ int run(const config::app_config& cfg) {
   opts.body_limit = static_cast<std::uint64_t>(std::max<std::int64_t>(cfg.http.body_limit_bytes, cfg.documents.max_bytes));
   opts.idle_timeout = std::chrono::seconds(cfg.http.idle_timeout_seconds);
   opts.on_parse_failure = parse_failure_response;
-  http::server server(io, opts, [&s, &r](http::request&& req, http::responder respond) {
+  http::server server(loop_ptrs, opts, [&s, &r](http::request&& req, http::responder respond) {
     r.dispatch(s, std::move(req), std::move(respond));
   });
   try {
@@ -86,7 +96,12 @@ int run(const config::app_config& cfg) {
   }
   outbox_relay relay(s);
   std::vector<std::thread> threads;
-  for (int i = 0; i < cfg.http.threads; ++i) threads.emplace_back([&io] { io.run(); });
+  for (std::size_t i = 0; i < loops.size(); ++i)
+    threads.emplace_back([loop = loops[i].get(), reader = readers[i].get()] {
+      services::use_reader(reader);
+      loop->run();
+      services::use_reader(nullptr);
+    });
   log::info("api", "listening", {}, {{"host", cfg.http.host}, {"port", std::to_string(server.port())}});
 
   int sig = 0;
@@ -97,8 +112,9 @@ int run(const config::app_config& cfg) {
   s.db.stop();     // finishes the queries already accepted
   s.publisher.stop();
   s.cache.stop();
-  io.stop();
+  for (auto& loop : loops) loop->stop();
   for (auto& t : threads) t.join();
+  readers.clear();  // before their loops
   return 0;
 }
 

@@ -54,7 +54,16 @@ services::services(const config::app_config& c)
           },
           512, 2) {}
 
-void services::cached(std::string key, cache_read_fn done) { cache_reads_.submit({std::move(key), std::move(done)}); }
+namespace {
+thread_local store::redis_reader* loop_reader = nullptr;
+}
+
+void services::use_reader(store::redis_reader* reader) { loop_reader = reader; }
+
+void services::cached(std::string key, cache_read_fn done) {
+  if (loop_reader) return loop_reader->get(key, std::move(done));
+  cache_reads_.submit({std::move(key), std::move(done)});
+}
 
 void services::cache_put(std::vector<store::result_cache::entry> entries) {
   cache.submit([entries = std::move(entries)](store::result_cache& c) { c.put(entries); });

@@ -19,6 +19,7 @@
 #include "mq/queues/amqp.hpp"
 #include "mq/schemas/types.hpp"
 #include "mq/store/pg_session.hpp"
+#include "mq/store/redis_reader.hpp"
 #include "mq/store/result_cache.hpp"
 
 namespace mq::api {
@@ -59,10 +60,14 @@ struct services {
   /// Runs `fn` on a cache thread; runs `fallback` instead if that pool is saturated.
   void with_cache(const call_ptr& c, std::function<void(store::result_cache&)> fn,
                   std::function<void()> fallback);
-  /// Reads `key` from the cache together with the reads that arrive meanwhile (one MGET);
-  /// `done` gets the value, or nullopt on a miss or with Redis unavailable or saturated
-  /// (then Postgres answers). Runs `done` on a cache thread.
+  /// Reads `key` from the cache; `done` gets the value, or nullopt on a miss or with Redis
+  /// unavailable or saturated (then Postgres answers). On an event loop thread with a
+  /// reader of its own (use_reader) the read stays on that thread and `done` runs there;
+  /// elsewhere it joins the reads that arrive meanwhile in one MGET on a cache thread.
   void cached(std::string key, cache_read_fn done);
+  /// Gives the calling thread a Redis reader that cached() uses (nullptr: none). The
+  /// thread runs the reader's event loop; the reader outlives this thread's calls.
+  static void use_reader(store::redis_reader* reader);
   /// Writes `entries` to the cache in the background; a failed write only costs a miss.
   void cache_put(std::vector<store::result_cache::entry> entries);
 

@@ -57,10 +57,16 @@ struct server_options {
   std::function<response(parse_failure)> on_parse_failure;
 };
 
-/// Asynchronous HTTP/1.1 server with keep-alive, one strand per connection.
-/// Runs on the caller's io_context; the caller owns the threads that run it.
+/// Asynchronous HTTP/1.1 server with keep-alive and pipelining. Connections are spread
+/// round-robin over the given event loops; each loop must be run by exactly one thread,
+/// so a connection's work never runs on two threads at once and needs no strand. A
+/// responder called on the connection's own loop thread writes at once; from any other
+/// thread it posts the write to that loop. The caller owns the loops and their threads.
 class server {
  public:
+  /// `loops` (at least one) must outlive the server; the first also accepts.
+  server(std::vector<boost::asio::io_context*> loops, server_options options, handler h);
+  /// One loop, run by one thread.
   server(boost::asio::io_context& io, server_options options, handler h);
   ~server();
   server(const server&) = delete;
