@@ -34,6 +34,15 @@ struct running_server {
             r.headers = {{"Location", "/things/7"}};
           } else if (req.path == "/empty") {
             r.status = 204;
+          } else if (req.path == "/slow") {
+            // Longer than the idle timeout: a request being answered is not idle.
+            std::thread([respond = std::move(respond)]() mutable {
+              std::this_thread::sleep_for(std::chrono::milliseconds(2500));
+              http::response late;
+              late.body = "late";
+              respond(std::move(late));
+            }).detach();
+            return;
           } else if (req.path == "/large") {
             r.body = std::string(1 << 20, 'x');
           } else {
@@ -54,6 +63,7 @@ struct running_server {
   static http::server_options options() {
     http::server_options o;
     o.body_limit = 16;
+    o.idle_timeout = std::chrono::seconds(1);
     o.on_parse_failure = [](http::parse_failure) {
       http::response r;
       r.status = 413;
@@ -132,6 +142,27 @@ TEST(HttpServer, ClosesWhenAskedAndAfterARequestItCannotParse) {
       EXPECT_EQ(all.rfind("HTTP/1.1 413 ", 0), 0u) << all;
     }
   }
+}
+
+TEST(HttpServer, ClosesConnectionsLeftSilentButNotOnesWaitingForTheirAnswer) {
+  running_server server;
+  net::io_context io;
+  auto slow = connect(io, server.srv.port());
+  net::write(slow, net::buffer(std::string("GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")));
+  const auto started = std::chrono::steady_clock::now();
+  for (const std::string& sent : {std::string(), std::string("GET /half HTTP/1.1\r\nHo")}) {
+    auto s = connect(io, server.srv.port());
+    if (!sent.empty()) net::write(s, net::buffer(sent));
+    std::string all;
+    boost::system::error_code ec;
+    net::read(s, net::dynamic_buffer(all), ec);  // returns when the server closes
+    EXPECT_EQ(ec, net::error::eof);
+    EXPECT_TRUE(all.empty()) << all;
+  }
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::seconds(1));
+  std::string pending;
+  const auto answer = read_response(slow, pending);
+  EXPECT_EQ(answer.substr(answer.size() - 4), "late") << answer;
 }
 
 }  // namespace
