@@ -205,6 +205,48 @@ def machine():
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
+class CpuGroup:
+    """A cgroup whose processes get `share` times the default CPU weight. The suite puts
+    the batch side (worker replicas, the stub, Postgres, RabbitMQ) in one at a fraction,
+    as ops give batch workers a low CPU weight (systemd CPUWeight=, a pod's small CPU
+    request) on a host they share with the API, so that the two cores serve polls first.
+    cgroup v2 (cpu.weight) or v1 (cpu.shares); root only."""
+
+    def __init__(self, share):
+        name = "mq-bench-" + secrets.token_hex(3)
+        if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):
+            self.root = "/sys/fs/cgroup"
+            with open(os.path.join(self.root, "cgroup.subtree_control"), "w") as f:
+                f.write("+cpu")
+            knob, value = "cpu.weight", max(1, round(100 * share))
+        elif os.path.exists("/sys/fs/cgroup/cpu/cpu.shares"):
+            self.root = "/sys/fs/cgroup/cpu"
+            knob, value = "cpu.shares", max(2, round(1024 * share))
+        else:
+            raise RuntimeError("no cgroup cpu controller to weight the batch side with")
+        self.dir = os.path.join(self.root, name)
+        os.mkdir(self.dir)
+        with open(os.path.join(self.dir, knob), "w") as f:
+            f.write(str(value))
+
+    def add(self, pid):
+        """Moves a process (all its threads; children it forks later follow it) in."""
+        with open(os.path.join(self.dir, "cgroup.procs"), "w") as f:
+            f.write(str(pid))
+
+    def close(self):
+        """Moves every process back to the root group and removes the group."""
+        with open(os.path.join(self.dir, "cgroup.procs")) as f:
+            left = f.read().split()
+        for pid in left:
+            try:
+                with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
+                    f.write(pid)
+            except OSError:
+                pass  # gone meanwhile
+        os.rmdir(self.dir)
+
+
 class Stack:
     """mq-api plus worker replicas in a fresh schema and prefixes of their own."""
 

@@ -28,6 +28,12 @@ def ratio(ours, theirs):
     return f"{ours / theirs:,.1f}×" if ours and theirs else "—"
 
 
+def _share(row):
+    """A row's batch CPU share as a fraction ("1/8")."""
+    share = row.get("batch_cpu_share")
+    return f"1/{round(1 / share)}" if share else "—"
+
+
 def pick(rows, **match):
     for r in rows:
         if all(r.get(k) == v for k, v in match.items()):
@@ -56,6 +62,8 @@ def summary(res):
     pmax = max(polls, key=lambda r: r.get("poll_rps", 0), default={})
     alone = res.get("polling_alone", [])
     a20 = pick(alone, poll_offered_rps=20000)
+    weighted = res.get("polling_weighted", [])
+    w20 = pick(weighted, poll_offered_rps=20000)
     rows = [
         ["(a) durable single-job ingress", "≥ 10,000 accepted/s",
          f"{fmt(top.get('accepted_per_s'))}/s", f"{fmt(enq)}/s enqueue (no HTTP)", ratio(top.get("accepted_per_s"), enq)],
@@ -69,6 +77,10 @@ def summary(res):
         ["(d) polling during (b)", "≥ 20,000 req/s, p99 ≤ 10 ms",
          f"{fmt(p20.get('poll_rps'))} req/s at 20,000 offered, p99 {fmt(p20.get('poll_p99_ms'))} ms; "
          f"most {fmt(pmax.get('poll_rps'))} req/s", "—", "—"],
+        ["(d) polling during (b), batch side at "
+         f"{_share(w20)} CPU weight", "(the same)",
+         f"{fmt(w20.get('poll_rps'))} req/s at 20,000 offered, p99 {fmt(w20.get('poll_p99_ms'))} ms; "
+         f"batch meanwhile {fmt(w20.get('jobs_per_s'))} jobs/s", "—", "—"],
         ["(d) polling, nothing else running", "(the same)",
          f"{fmt(a20.get('poll_rps'))} req/s at 20,000 offered, p99 {fmt(a20.get('poll_p99_ms'))} ms", "—", "—"],
     ]
@@ -111,12 +123,18 @@ def markdown(res):
         out += table([("side", "side"), ("LLM ms", "latency_ms"), ("workers", "pool"), ("jobs", "jobs"),
                       ("jobs/s", "jobs_per_s"), ("LLM calls in flight (max)", "max_in_flight")] + PROCESS_COLUMNS,
                      rows)
-    if res.get("polling") or res.get("polling_alone"):
+    if res.get("polling") or res.get("polling_weighted") or res.get("polling_alone"):
         out += ["", "## (d) Polling `GET /api/v1/tasks/:id`", "",
                 "The batch's task ids, each polled in turn, open loop at the offered rate (0: closed loop): "
                 "while the same 0 ms batch runs through one worker, and once a batch of 5,000 has finished "
-                "and nothing else runs. While the batch runs, the CPU columns are per finished job; alone, per answer.", ""]
+                "and nothing else runs. While the batch runs, the CPU columns are per finished job; alone, per answer. "
+                "In the weighted rows the batch side (the worker replica, the stub, Postgres and RabbitMQ) runs in "
+                "a cgroup at that fraction of the default CPU weight, as ops weight batch workers below the API "
+                "on a host they share (systemd CPUWeight=, a pod's CPU request), so the two cores serve polls "
+                "first; in the other rows every process gets an even share.", ""]
         rows = [dict(r, during="(b) running") for r in res.get("polling", [])]
+        rows += [dict(r, during=f"(b) running, batch side at {_share(r)} weight")
+                 for r in res.get("polling_weighted", [])]
         rows += [dict(r, during="nothing else") for r in res.get("polling_alone", [])]
         out += table([("while", "during"), ("offered/s", "poll_offered_rps"), ("answered 200/s", "poll_rps"),
                       ("p50 ms", "poll_p50_ms"), ("p99 ms", "poll_p99_ms"), ("not 200", "poll_not_200"),
@@ -158,10 +176,26 @@ def plots(res):
     if ing:
         made.append(_rate_plot("ingress", "(a) single-job ingress: accepted (202) against offered load", ing,
                                "offered_rps", "accepted_per_s", "p50_ms", "p99_ms"))
-    pol = sorted((r for r in res.get("polling", []) if r["poll_offered_rps"]), key=lambda r: r["poll_offered_rps"])
-    if pol:
-        made.append(_rate_plot("polling", "(d) polling GET /api/v1/tasks/:id during a batch", pol,
-                               "poll_offered_rps", "poll_rps", "poll_p50_ms", "poll_p99_ms"))
+    even = {r["poll_offered_rps"]: r for r in res.get("polling", []) if r["poll_offered_rps"]}
+    weighted = {r["poll_offered_rps"]: r for r in res.get("polling_weighted", []) if r["poll_offered_rps"]}
+    if even or weighted:
+        share = _share(next(iter(weighted.values()), {}))
+
+        def cols(r):
+            return f"{r['poll_rps']:.1f} {r['poll_p50_ms']:.2f} {r['poll_p99_ms']:.2f}" if r else "NaN NaN NaN"
+
+        made.append(_plot("polling", (
+            "set title '(d) polling GET /api/v1/tasks/:id during a batch'\n"
+            "set xlabel 'offered requests/s'\nset ylabel 'answered/s'\nset y2label 'p99 latency ms (log)'\n"
+            "set y2tics\nset ytics nomirror\nset logscale y2\n"
+            "set key left top box opaque\n"
+            "plot 'polling.dat' u 1:1 w l dt 2 lc 'gray' t 'offered', "
+            "'' u 1:2 w lp lw 2 lc 'red' t 'answered/s, even share', "
+            f"'' u 1:5 w lp lw 2 lc 'blue' t 'answered/s, batch at {share} weight', "
+            "'' u 1:4 axes x1y2 w lp dt 3 lc 'red' t 'p99 ms, even share', "
+            f"'' u 1:7 axes x1y2 w lp dt 3 lc 'blue' t 'p99 ms, batch at {share} weight'\n"),
+            {"polling.dat": [f"{x} {cols(even.get(x))} {cols(weighted.get(x))}"
+                             for x in sorted(set(even) | set(weighted))]}))
     bars = [(f"ours {r['replicas']}r {r['latency_ms']}ms", r["jobs_per_s"]) for r in res.get("e2e", [])]
     bars += [(f"Celery {r['pool']} {r['latency_ms']}ms", r["jobs_per_s"]) for r in res.get("celery", [])]
     if bars:

@@ -55,6 +55,10 @@ def main():
     ap.add_argument("--worker-threads", type=int, default=1,
                     help="CAF scheduler threads per replica: on two cores shared with every other process, one "
                          "thread wakes less and ran 8%% more jobs/s than two in alternating runs")
+    ap.add_argument("--batch-weight", type=int, default=8,
+                    help="(d) is measured again with the batch side (replicas, stub, Postgres, RabbitMQ) in a "
+                         "cgroup at 1/N of the default CPU weight, as ops weight batch workers below the API on a "
+                         "shared host; 0: not")
     ap.add_argument("--only", default="a,b,c,d,e,f,g,h,i,celery")
     ap.add_argument("--merge", action="store_true",
                     help="keep the figures of results/suite.json that this invocation does not measure")
@@ -70,7 +74,7 @@ def main():
         "runs": args.runs, "jobs": args.jobs, "celery_jobs": args.celery_jobs, "prefetch": args.prefetch,
         "llm.max_in_flight": args.prefetch, "worker.threads": args.worker_threads,
         "provider": "openai (mq-llm-stub)", "log": "warn",
-        "load_connections": 128, "ingress_seconds": args.ingress_seconds}}}
+        "load_connections": 128, "ingress_seconds": args.ingress_seconds, "batch_cpu_weight": f"1/{args.batch_weight}" if args.batch_weight else "default"}}}
 
     if "a" in only:
         res["ingress"] = [repeat(f"(a) ingress at {r or 'max'}/s", args.runs, scenarios.ingress, r,
@@ -94,6 +98,11 @@ def main():
         res["polling"] = [repeat(f"(d) polling at {r or 'max'}/s", args.runs, scenarios.end_to_end, 0, args.jobs,
                                  1, settings, r)
                           for r in (int(x) for x in args.poll_rates.split(","))]
+        if args.batch_weight:
+            res["polling_weighted"] = [
+                repeat(f"(d) polling at {r or 'max'}/s, batch side at 1/{args.batch_weight} CPU weight", args.runs,
+                       scenarios.end_to_end, 0, args.jobs, 1, settings, r, 3.0, 1 / args.batch_weight)
+                for r in (int(x) for x in args.poll_rates.split(","))]
         res["polling_alone"] = [repeat(f"(d) polling at {r or 'max'}/s, nothing else running", args.runs,
                                        scenarios.polling_alone, r, min(args.jobs, 5000), settings)
                                 for r in (int(x) for x in args.poll_rates.split(","))]

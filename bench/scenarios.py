@@ -43,17 +43,25 @@ def ingress(rate, duration, settings):
         stack.stop()
 
 
-def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_duration=3.0):
+def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_duration=3.0, batch_share=None):
     """(b), (c), (e): every unclassified meeting through queue-unclassified until every
     result is in Postgres. With poll_rate, (d): GET /api/v1/tasks/:id over the batch's
-    tasks at that rate (0: closed loop) while the batch runs."""
+    tasks at that rate (0: closed loop) while the batch runs; with batch_share, the batch
+    side (replicas, stub, Postgres, RabbitMQ) runs at that fraction of the default CPU
+    weight (b.CpuGroup)."""
     stub = b.Stub(latency_ms)
     stack = b.Stack({"MQ_LLM_PROVIDER": "openai", "MQ_LLM_BASE_URL": stub.base_url,
                      "MQ_LLM_MODEL": "stub-model", **settings})
+    group = None
     try:
         stack.start_api()
         stack.load_meetings(jobs)
         workers = [stack.start_worker() for _ in range(replicas)]
+        if batch_share:
+            group = b.CpuGroup(batch_share)
+            for pid in [p.pid for p in workers] + [stub.proc.pid] + b.processes_named("postgres") + \
+                    b.processes_named("beam.smp"):
+                group.add(pid)
         meter = b.ServiceMeter()
         meter.start()
         cpu = {p.pid: b.cpu_seconds(p.pid) for p in workers + [stack.api]}
@@ -77,8 +85,12 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
         row.update(b.services_per_job(meter, jobs))
         if poll:
             row.update(_poll_row(poll_rate, poll.result()))
+        if batch_share:
+            row["batch_cpu_share"] = batch_share
         return row
     finally:
+        if group:
+            group.close()
         stack.stop()
         stub.stop()
 
