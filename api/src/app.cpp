@@ -9,6 +9,7 @@
 #include "mq/core/ids.hpp"
 #include "mq/core/log.hpp"
 #include "mq/core/process.hpp"
+#include "mq/schemas/validator.hpp"
 #include "outbox.hpp"
 #include "router.hpp"
 #include "services.hpp"
@@ -62,6 +63,7 @@ int run(const config::app_config& cfg) {
     }
   }
 
+  schemas::compile_schemas();
   services s(cfg);
   router r;
   add_all_routes(r);

@@ -11,6 +11,7 @@
 #include "mq/actors/llm.hpp"
 #include "mq/actors/writers.hpp"
 #include "mq/core/log.hpp"
+#include "mq/schemas/validator.hpp"
 #include "mq/core/process.hpp"
 #include "mq/store/rate_limiter.hpp"
 #include "mq/workers/rollup_schedule.hpp"
@@ -66,6 +67,7 @@ int run(const config::app_config& cfg) {
   auto signals = block_signals();
   raise_fd_limit();  // thousands of LLM connections in flight
   if (cfg.postgres.migrate_on_start && !migrate(cfg)) return 1;
+  schemas::compile_schemas();
 
   caf::actor_system_config sys_cfg;
   sys_cfg.set("scheduler.max-threads", static_cast<std::size_t>(cfg.worker.threads));

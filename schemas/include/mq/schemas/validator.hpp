@@ -11,6 +11,11 @@
 
 namespace mq::schemas {
 
+/// Compiles every schema now. They are otherwise compiled on first use, and compiling
+/// their patterns (std::regex) costs tens of milliseconds: a process calls this at start
+/// so that the first request or job does not pay it.
+void compile_schemas();
+
 /// Names of the compiled JSON Schemas: the path under schemas/json without
 /// ".schema.json" ("classification", "envelope", "requests/meeting").
 std::vector<std::string> schema_names();
