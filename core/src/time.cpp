@@ -45,6 +45,19 @@ std::optional<sys_time> from_fields(int y, int mo, int d, int h, int mi, int s, 
 
 sys_time system_now() { return std::chrono::system_clock::now(); }
 
+std::string rfc3339_from_sql(std::string_view text) {
+  const bool iso = text.size() >= 19 && text[4] == '-' && text[7] == '-' && text[10] == ' ' && text[13] == ':' &&
+                   text[16] == ':' && (text.size() == 19 || (text.size() > 20 && text[19] == '.'));
+  if (!iso) return std::string(text);
+  std::string out;
+  out.reserve(24);
+  out.append(text.substr(0, 10)).append("T").append(text.substr(11, 8)).append(".");
+  const auto fraction = text.size() > 20 ? text.substr(20) : std::string_view();
+  for (std::size_t i = 0; i < 3; ++i) out.push_back(i < fraction.size() ? fraction[i] : '0');
+  out.push_back('Z');
+  return out;
+}
+
 std::string format_rfc3339(sys_time t) {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
   std::time_t secs = static_cast<std::time_t>(ms / 1000);

@@ -38,7 +38,7 @@ const char* classification_upsert =
     "prompt_version = EXCLUDED.prompt_version, taxonomy_version = EXCLUDED.taxonomy_version, "
     "tokens_in = EXCLUDED.tokens_in, tokens_out = EXCLUDED.tokens_out, "
     "latency_ms = EXCLUDED.latency_ms, attempts = EXCLUDED.attempts, updated_at = now() "
-    "RETURNING meeting_id, " MQ_TS("created_at") " AS created, " MQ_TS("updated_at") " AS updated)";
+    "RETURNING meeting_id, " MQ_TS_TEXT("created_at") " AS created, " MQ_TS_TEXT("updated_at") " AS updated)";
 
 /// Claims tasks: locks them in id order, moves them to running, loads their input.
 const std::string claim_sql =
@@ -263,8 +263,8 @@ class pg_job_store final : public job_store {
           k.meeting_id = c.task.subject_id;
           k.tenant_id = c.task.tenant_id;
           k.task_id = c.task.id;
-          k.created_at = r[task_columns].c_str();
-          k.updated_at = r[task_columns + 1].c_str();
+          k.created_at = timestamp_of(r[task_columns]).value_or("");
+          k.updated_at = timestamp_of(r[task_columns + 1]).value_or("");
           c.classification = std::move(k);
         }
         applied.emplace(c.task.id, std::move(c));

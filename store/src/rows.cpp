@@ -17,11 +17,11 @@ schemas::task_record task_from_row(const pqxx::row& r, int o) {
   t.error = opt(r[o + 8]);
   t.result_json = opt(r[o + 9]);
   t.request_id = opt(r[o + 10]);
-  t.next_attempt_at = opt(r[o + 11]);
-  t.created_at = r[o + 12].c_str();
-  t.updated_at = r[o + 13].c_str();
-  t.started_at = opt(r[o + 14]);
-  t.finished_at = opt(r[o + 15]);
+  t.next_attempt_at = timestamp_of(r[o + 11]);
+  t.created_at = timestamp_of(r[o + 12]).value_or("");
+  t.updated_at = timestamp_of(r[o + 13]).value_or("");
+  t.started_at = timestamp_of(r[o + 14]);
+  t.finished_at = timestamp_of(r[o + 15]);
   t.llm_calls = r[o + 16].as<int>();
   t.tokens_in = r[o + 17].as<long long>();
   t.tokens_out = r[o + 18].as<long long>();

@@ -34,9 +34,9 @@ inline std::string flag_param(std::optional<bool> flag) { return flag ? (*flag ?
 /// as the task's result.
 #define MQ_TASK_COLUMNS_WITH(result)                                                  \
   "t.id, t.tenant_id, t.kind, t.subject_id, t.batch_id, t.status, t.attempts, "      \
-  "t.error_code, t.error, " result ", t.request_id, " MQ_TS("t.next_attempt_at") ", " \
-  MQ_TS("t.created_at") ", " MQ_TS("t.updated_at") ", " MQ_TS("t.started_at") ", "   \
-  MQ_TS("t.finished_at") ", t.llm_calls, t.tokens_in, t.tokens_out, t.cost_usd::float8"
+  "t.error_code, t.error, " result ", t.request_id, " MQ_TS_TEXT("t.next_attempt_at") ", " \
+  MQ_TS_TEXT("t.created_at") ", " MQ_TS_TEXT("t.updated_at") ", " MQ_TS_TEXT("t.started_at") ", "   \
+  MQ_TS_TEXT("t.finished_at") ", t.llm_calls, t.tokens_in, t.tokens_out, t.cost_usd::float8"
 
 /// A task's result: a classification's is its classification row (the task keeps no
 /// copy), as long as that row is still this task's; every other kind's is the task's own.

@@ -22,6 +22,16 @@ TEST(Time, FormatsAndParsesRfc3339) {
   EXPECT_TRUE(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"));
 }
 
+TEST(Time, SqlTimestampsReadAsRfc3339WithMillisecondsTruncated) {
+  EXPECT_EQ(rfc3339_from_sql("2026-12-06 05:13:41.409123"), "2026-12-06T05:13:41.409Z");
+  EXPECT_EQ(rfc3339_from_sql("2026-12-06 05:13:41.999999"), "2026-12-06T05:13:41.999Z");
+  EXPECT_EQ(rfc3339_from_sql("2026-12-06 05:13:41.4"), "2026-12-06T05:13:41.400Z");
+  EXPECT_EQ(rfc3339_from_sql("2026-12-06 05:13:41"), "2026-12-06T05:13:41.000Z");
+  for (const char* other : {"", "infinity", "2026-12-06", "2026-12-06 05:13:41 BC", "2026-12-06T05:13:41.409Z",
+                            "12026-12-06 05:13:41.4"})
+    EXPECT_EQ(rfc3339_from_sql(other), other) << other;
+}
+
 TEST(Ids, UuidsAreV7UniqueAndOrdered) {
   std::set<std::string> seen;
   std::string previous;

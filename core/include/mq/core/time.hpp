@@ -15,6 +15,12 @@ sys_time system_now();
 /// "2024-01-01T00:00:00.123Z" (UTC, milliseconds).
 std::string format_rfc3339(sys_time t);
 
+/// A timestamp as SQL writes it in the ISO style, "YYYY-MM-DD HH:MM:SS[.ffffff]" (UTC,
+/// as Postgres prints a timestamp without zone), in format_rfc3339's form: "T", three
+/// digits of fraction (truncated, as to_char's MS), "Z". Text of any other shape comes
+/// back unchanged.
+std::string rfc3339_from_sql(std::string_view text);
+
 /// Parses "YYYY-MM-DD", "YYYY-MM-DDTHH:MM:SS[.fff][Z|±HH:MM]" (a space may replace the
 /// T; no zone means UTC). Returns nullopt on anything else, including impossible dates.
 std::optional<sys_time> parse_rfc3339(std::string_view text);
