@@ -349,10 +349,13 @@ class Stack:
                 p.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 p.kill()
-        subprocess.run(["psql", "-h", self.env["MQ_POSTGRES_HOST"], "-p", self.env["MQ_POSTGRES_PORT"],
-                        "-U", self.env["MQ_POSTGRES_USER"], "-d", self.env["MQ_POSTGRES_DBNAME"], "-qc",
+        # Settings may be missing (run.py started without `scripts/dev env`): the clean-up
+        # then fails quietly instead of leaving the caller's stub running.
+        e = self.env
+        subprocess.run(["psql", "-h", e.get("MQ_POSTGRES_HOST", "127.0.0.1"), "-p", e.get("MQ_POSTGRES_PORT", "5432"),
+                        "-U", e.get("MQ_POSTGRES_USER", "mq"), "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), "-qc",
                         f'DROP SCHEMA IF EXISTS "{self.id}" CASCADE'],
-                       env=dict(self.env, PGPASSWORD=self.env["MQ_POSTGRES_PASSWORD"]), capture_output=True)
+                       env=dict(e, PGPASSWORD=e.get("MQ_POSTGRES_PASSWORD", "")), capture_output=True)
         subprocess.run([os.path.join(BUILD, "cli", "mqctl"), "topology", "delete"], env=self.env,
                        capture_output=True)
         redis_delete_prefix(self.id + ":")
