@@ -23,7 +23,12 @@ class acceptor {
   using done_fn = std::function<void(result<store::enqueued_task>)>;
 
   /// `max_group` requests per transaction at most; `max_commits` transactions at once.
-  acceptor(services& s, std::string kind, std::size_t max_group = 2000, std::size_t max_commits = 2);
+  /// One at a time by default: under load the groups then grow (about 60 requests
+  /// instead of 13 at 8,000/s), and every per-group cost shrinks per job with them —
+  /// Postgres's statement start and commit, the publish and its confirm, the outbox mark.
+  /// Closed loop on two cores, 8,700 -> 10,300 accepted/s, and the broker confirms the
+  /// bigger publishes sooner (2.4 ms instead of 6 ms at the median).
+  acceptor(services& s, std::string kind, std::size_t max_group = 2000, std::size_t max_commits = 1);
 
   /// Never blocks.
   void submit(store::enqueue_request request, done_fn done);
