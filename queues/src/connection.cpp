@@ -7,6 +7,7 @@
 #include "mq/config/config.hpp"
 #include "mq/core/json.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/socket.hpp"
 #include "mq/core/time.hpp"
 #include "mq/queues/amqp.hpp"
 
@@ -262,6 +263,7 @@ status connection::open() {
   timeval tv = to_timeval(std::chrono::milliseconds(d.cfg.connect_timeout_ms));
   int rc = amqp_socket_open_noblock(sock, d.cfg.host.c_str(), d.cfg.port, &tv);
   if (rc != AMQP_STATUS_OK) return d.lost(std::string("connect: ") + amqp_error_string2(rc));
+  if (connected_to_itself(amqp_get_sockfd(d.conn))) return d.lost("connect: nothing listens (connected to itself)");
   auto login = amqp_login(d.conn, d.cfg.vhost.c_str(), 0, 131072, d.cfg.heartbeat_seconds,
                           AMQP_SASL_METHOD_PLAIN, d.cfg.user.c_str(), d.cfg.password.c_str());
   if (auto st = d.check(login, "login"); !st) return st;

@@ -4,6 +4,7 @@
 
 #include "mq/config/config.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/socket.hpp"
 #include "mq/store/result_cache.hpp"
 
 namespace mq::store {
@@ -142,6 +143,7 @@ class redis_cache final : public result_cache {
     timeval tv{timeout_ms_ / 1000, (timeout_ms_ % 1000) * 1000};
     ctx_ = redisConnectWithTimeout(host_.c_str(), port_, tv);
     if (!ctx_ || ctx_->err) return fail(ctx_ ? ctx_->errstr : "cannot allocate context");
+    if (connected_to_itself(ctx_->fd)) return fail("nothing listens (connected to itself)");
     redisSetTimeout(ctx_, tv);
     redisEnableKeepAlive(ctx_);
     if (!password_.empty()) {

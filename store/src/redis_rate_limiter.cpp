@@ -2,6 +2,7 @@
 
 #include "mq/config/config.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/socket.hpp"
 #include "mq/store/rate_limiter.hpp"
 
 namespace mq::store {
@@ -119,6 +120,7 @@ class script_connection {
     timeval tv{redis_.timeout_ms / 1000, (redis_.timeout_ms % 1000) * 1000};
     ctx_ = redisConnectWithTimeout(redis_.host.c_str(), redis_.port, tv);
     if (!ctx_ || ctx_->err) return fail(ctx_ ? ctx_->errstr : "cannot allocate");
+    if (connected_to_itself(ctx_->fd)) return fail("nothing listens (connected to itself)");
     redisSetTimeout(ctx_, tv);
     if (!redis_.password.empty()) {
       append({"AUTH", redis_.password});

@@ -12,6 +12,7 @@
 
 #include "mq/config/config.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/socket.hpp"
 
 namespace mq::store {
 namespace {
@@ -74,6 +75,7 @@ struct redis_reader::impl : std::enable_shared_from_this<impl> {
     auto on_connected = [this, self, gen](const boost::system::error_code& ec) {
       if (gen != generation) return;
       if (ec) return fail("connect: " + ec.message());
+      if (connected_to_itself(socket.native_handle())) return fail("connect: nothing listens (connected to itself)");
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
       state = phase::up;

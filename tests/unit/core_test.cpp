@@ -1,10 +1,16 @@
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <set>
 
 #include "mq/core/error.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
+#include "mq/core/socket.hpp"
 #include "mq/core/time.hpp"
 
 namespace {
@@ -120,6 +126,45 @@ TEST(Json, FindsNulCharactersAndRejectsBadUtf8) {
   EXPECT_FALSE(json::find_nul(*json::parse(R"({"a":"fine ñ"})")).has_value());
   EXPECT_FALSE(json::parse("{\"a\":\"\xff\"}").ok());
   EXPECT_EQ(json::quote("a\"b"), "\"a\\\"b\"");
+}
+
+sockaddr_in loopback(std::uint16_t port) {
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(port);
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  return a;
+}
+
+std::uint16_t bound_port(int fd) {
+  sockaddr_in a{};
+  socklen_t len = sizeof a;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  return ntohs(a.sin_port);
+}
+
+// What a client connecting to a free port inside the ephemeral range can be given by the
+// kernel: its own port, and a connection to itself. Bound explicitly here to make it certain.
+TEST(Sockets, AConnectionToItselfIsToldApartFromARealOne) {
+  const int self = socket(AF_INET, SOCK_STREAM, 0);
+  auto any = loopback(0);
+  ASSERT_EQ(bind(self, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  auto own = loopback(bound_port(self));
+  ASSERT_EQ(connect(self, reinterpret_cast<sockaddr*>(&own), sizeof own), 0) << "simultaneous open with itself";
+  EXPECT_TRUE(connected_to_itself(self));
+  close(self);
+
+  const int listener = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(bind(listener, reinterpret_cast<sockaddr*>(&any), sizeof any), 0);
+  ASSERT_EQ(listen(listener, 1), 0);
+  auto server = loopback(bound_port(listener));
+  const int client = socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_EQ(connect(client, reinterpret_cast<sockaddr*>(&server), sizeof server), 0);
+  const int accepted = accept(listener, nullptr, nullptr);
+  EXPECT_FALSE(connected_to_itself(client));
+  EXPECT_FALSE(connected_to_itself(accepted));
+  EXPECT_FALSE(connected_to_itself(listener)) << "not connected at all";
+  for (int fd : {client, accepted, listener}) close(fd);
 }
 
 }  // namespace
