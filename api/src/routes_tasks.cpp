@@ -190,6 +190,9 @@ void cancel_task(services& s, const call_ptr& c) {
     if (!r) return c->fail(r.err());
     if (!*r) return c->fail(make_error(errc::not_found, "task " + id + " not found"));
     const auto& t = (*r)->task;
+    if (t.status == schemas::task_status::running)  // cancel_sql leaves it: a message is being sent
+      return c->fail(make_error(errc::conflict, "task " + id + " is sending its message; it finishes and records "
+                                                "the outcome"));
     if (t.status != schemas::task_status::cancelled)
       return c->fail(make_error(errc::conflict, "task " + id + " already " + schemas::to_string(t.status)));
     if ((*r)->changed) {

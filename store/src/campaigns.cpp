@@ -278,7 +278,11 @@ result<std::optional<campaign_cancelled>> cancel_campaign(pg_session& s, const s
       if (found->start_task_id)
         tx.exec_params(cancel_sql("t.id = $1", "the campaign was cancelled"), *found->start_task_id);
       if (found->batch_id) {
-        tx.exec_params(cancel_sql("t.batch_id = $1", "the campaign was cancelled"), *found->batch_id);
+        std::vector<schemas::task_record> sends;
+        for (const auto& row : tx.exec_params(cancel_sql("t.batch_id = $1", "the campaign was cancelled"),
+                                              *found->batch_id))
+          sends.push_back(task_from_row(row));
+        cancel_deliveries(tx, sends, "the campaign was cancelled");
         settle_batch_total(tx, *found->batch_id);
       }
     }

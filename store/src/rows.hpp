@@ -64,7 +64,13 @@ schemas::classification_record classification_from_row(const pqxx::row& r);
 
 /// Moves the unfinished tasks `where` selects (alias t) to cancelled with `reason` (a
 /// trusted literal without quotes); returns them as MQ_TASK_COLUMNS.
+/// A running send_message task whose message is in its channel's hands is left to finish.
 std::string cancel_sql(const char* where, const char* reason = "cancelled on request");
+
+/// Settles the ledger rows of the campaign messages among `cancelled` (tasks cancel_sql
+/// returned): a row still `pending` is `cancelled`; one left `sending` by an earlier
+/// attempt that may have sent it is `unknown`.
+void cancel_deliveries(pqxx::work& tx, const std::vector<schemas::task_record>& cancelled, const char* reason);
 
 /// Records the outbox group of `created` (one row, whatever their number); returns its
 /// id, or "" when nothing was created.

@@ -287,6 +287,59 @@ TEST_F(Campaigns, CancelMidSendStopsWhatWasNotYetSent) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM campaign_recipients"), 0);
 }
 
+// Cancelled while a message is in the receiver's hands (taken, not yet answered): that
+// send is past stopping, so its task finishes and the ledger records it as sent; the rest
+// are cancelled.
+TEST_F(Campaigns, AMessageInTheReceiversHandsWhenCancelledIsRecordedAsSent) {
+  webhook_receiver hooks;
+  hooks.hold(1);
+  smtp_sink mail;
+  stack s(campaign_stack(hooks, mail));
+  auto key = s.create_tenant("acme");
+  auto id = sent_campaign(s, key, R"({"name":"Held","channel":"webhook","template":"x","rate_per_minute":60})", 5);
+  ASSERT_TRUE(eventually([&] { return hooks.held() == 1; }, std::chrono::seconds(30)));
+  const auto sending = s.sql("SELECT task_id FROM campaign_recipients WHERE state = 'sending'");
+  auto alone = s.post(key, "/api/v1/tasks/" + sending + "/cancel");
+  EXPECT_EQ(alone.status, 409) << alone.body;
+  EXPECT_NE(alone.body.find("is sending its message"), std::string::npos) << alone.body;
+  auto r = s.post(key, path(id, "/cancel"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(parse(r.body)["in_flight"].GetInt(), 1);
+  EXPECT_EQ(parse(r.body)["cancelled_now"].GetInt(), 4);
+  hooks.release();
+  auto a = wait_settled(s, key, id);
+  EXPECT_EQ(a["sent"].GetInt(), 1);
+  EXPECT_EQ(a["cancelled"].GetInt(), 4);
+  EXPECT_EQ(a["unknown"].GetInt(), 0);
+  EXPECT_EQ(hooks.requests(), 1u);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE kind = 'send_message' AND status = 'succeeded'"), 1);
+}
+
+// Cancelled while a retry waits after a send whose outcome the receiver left open: the
+// retry is cancelled, and the ledger says the message may have arrived instead of
+// leaving it `sending` for good.
+TEST_F(Campaigns, AMessageWaitingToBeResentWhenCancelledIsRecordedAsUnknown) {
+  webhook_receiver hooks;
+  hooks.answer([](const webhook_receiver::received&, int) { return 503; });
+  smtp_sink mail;
+  stack s(campaign_stack(hooks, mail, {{"MQ_CAMPAIGNS_BACKOFF_BASE_MS", "60000"},
+                                       {"MQ_CAMPAIGNS_BACKOFF_MAX_MS", "60000"}}));
+  auto key = s.create_tenant("acme");
+  auto id = sent_campaign(s, key, R"({"name":"Retrying","channel":"webhook","template":"x"})", 1);
+  ASSERT_TRUE(eventually([&] {
+    return s.sql_count("SELECT count(*) FROM tasks WHERE kind = 'send_message' AND status = 'retrying'") == 1;
+  }, std::chrono::seconds(30)));
+  auto r = s.post(key, path(id, "/cancel"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(parse(r.body)["cancelled_now"].GetInt(), 0);
+  auto a = wait_settled(s, key, id);
+  EXPECT_EQ(a["unknown"].GetInt(), 1);
+  EXPECT_EQ(a["sent"].GetInt() + a["cancelled"].GetInt() + a["failed"].GetInt(), 0);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE kind = 'send_message' AND status = 'cancelled'"), 1);
+  EXPECT_EQ(s.sql_count("SELECT count(*) FROM campaign_recipients WHERE error_code = 'DELIVERY_UNKNOWN'"), 1);
+  EXPECT_EQ(hooks.requests(), 1u);
+}
+
 TEST_F(Campaigns, SendRatesHoldAcrossReplicas) {
   webhook_receiver hooks;
   smtp_sink mail;

@@ -15,10 +15,16 @@ webhook_receiver::webhook_receiver() {
     r.at = std::chrono::system_clock::now();
     if (auto doc = json::parse(req.body); doc && doc->IsObject())
       r.address = json::get_string(*doc, "address").value_or("");
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     const int earlier = seen_[r.key]++;
     r.status = policy_ ? policy_(r, earlier) : 200;
     got_.push_back(r);
+    if (to_hold_ > 0) {
+      --to_hold_;
+      ++held_;
+      released_.wait(lock, [this] { return !holding_; });
+      --held_;
+    }
     return stub_reply::error(r.status, r.status < 300 ? R"({"ok":true})" : R"({"error":"try later"})");
   });
 }
@@ -26,6 +32,28 @@ webhook_receiver::webhook_receiver() {
 void webhook_receiver::answer(policy p) {
   std::lock_guard<std::mutex> lock(mu_);
   policy_ = std::move(p);
+}
+
+webhook_receiver::~webhook_receiver() { release(); }
+
+void webhook_receiver::hold(int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  to_hold_ = n;
+  holding_ = true;
+}
+
+void webhook_receiver::release() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    to_hold_ = 0;
+    holding_ = false;
+  }
+  released_.notify_all();
+}
+
+int webhook_receiver::held() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return held_;
 }
 
 std::vector<webhook_receiver::received> webhook_receiver::all() const {

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -31,6 +32,7 @@ class webhook_receiver {
   using policy = std::function<int(const received&, int earlier_with_key)>;
 
   webhook_receiver();
+  ~webhook_receiver();  ///< Releases what it holds, so its server can stop.
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()) + "/hooks"; }
   void answer(policy p);
@@ -41,11 +43,23 @@ class webhook_receiver {
   /// Requests so far (accepted or not).
   std::size_t requests() const;
 
+  /// The next `n` requests are taken (recorded, and so an effect when accepted) but not
+  /// answered until release(): a message in the receiver's hands, its outcome not yet known
+  /// to the sender.
+  void hold(int n);
+  void release();
+  /// Requests taken and held unanswered now.
+  int held() const;
+
  private:
   mutable std::mutex mu_;
   std::vector<received> got_;
   std::map<std::string, int> seen_;
   policy policy_;
+  std::condition_variable released_;
+  int to_hold_ = 0;
+  int held_ = 0;
+  bool holding_ = false;
   llm_stub server_;
 };
 
