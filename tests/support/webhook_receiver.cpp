@@ -25,7 +25,10 @@ webhook_receiver::webhook_receiver() {
       released_.wait(lock, [this] { return !holding_; });
       --held_;
     }
-    return stub_reply::error(r.status, r.status < 300 ? R"({"ok":true})" : R"({"error":"try later"})");
+    if (r.status < 300) return stub_reply::error(r.status, R"({"ok":true})");
+    if (retry_after_ > 0)
+      return stub_reply::error(r.status, R"({"error":"try later"})", {{"Retry-After", std::to_string(retry_after_)}});
+    return stub_reply::error(r.status, R"({"error":"try later"})");
   });
 }
 
@@ -35,6 +38,11 @@ void webhook_receiver::answer(policy p) {
 }
 
 webhook_receiver::~webhook_receiver() { release(); }
+
+void webhook_receiver::retry_after(int seconds) {
+  std::lock_guard<std::mutex> lock(mu_);
+  retry_after_ = seconds;
+}
 
 void webhook_receiver::hold(int n) {
   std::lock_guard<std::mutex> lock(mu_);

@@ -36,6 +36,8 @@ class webhook_receiver {
 
   std::string url() const { return "http://127.0.0.1:" + std::to_string(server_.port()) + "/hooks"; }
   void answer(policy p);
+  /// Refusals (non-2xx) carry Retry-After: `seconds` (none when 0).
+  void retry_after(int seconds);
 
   std::vector<received> all() const;
   /// Address -> the distinct keys it was accepted (2xx) under: its effects.
@@ -59,6 +61,7 @@ class webhook_receiver {
   std::condition_variable released_;
   int to_hold_ = 0;
   int held_ = 0;
+  int retry_after_ = 0;
   bool holding_ = false;
   llm_stub server_;
 };
