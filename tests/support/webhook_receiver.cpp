@@ -26,9 +26,9 @@ webhook_receiver::webhook_receiver() {
       --held_;
     }
     if (r.status < 300) return stub_reply::error(r.status, R"({"ok":true})");
-    if (retry_after_ > 0)
-      return stub_reply::error(r.status, R"({"error":"try later"})", {{"Retry-After", std::to_string(retry_after_)}});
-    return stub_reply::error(r.status, R"({"error":"try later"})");
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (retry_after_ > 0) headers.emplace_back("Retry-After", std::to_string(retry_after_));
+    return stub_reply::error(r.status, R"({"error":"try later"})", std::move(headers));
   });
 }
 
