@@ -109,8 +109,9 @@ def main(sample_dir):
           "-H 'Content-Type: application/json' -d '{\"query\": \"how are dead letters replayed?\", \"limit\": 3}'")
     print(f"  curl -s {URL}/ready")
     print("  scripts/dev status | scripts/dev down")
-    print("  MQ_LLM_PROVIDER=openai MQ_LLM_BASE_URL=http://127.0.0.1:11434/v1 MQ_LLM_MODEL=llama3.1 "
-          "scripts/dev down && scripts/dev demo   # a real model (Ollama here)")
+    # The settings go on `demo`, the command that starts the workers (on `down` they would be lost).
+    print("  scripts/dev down && MQ_LLM_PROVIDER=openai MQ_LLM_BASE_URL=http://127.0.0.1:11434/v1 "
+          "MQ_LLM_MODEL=llama3.1 MQ_LLM_RESPONSE_FORMAT=json_object scripts/dev demo   # a real model (Ollama here)")
 
 
 if __name__ == "__main__":
