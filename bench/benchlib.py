@@ -325,6 +325,13 @@ class Stack:
             raise RuntimeError(f"queue-unclassified failed: {status} {body}")
         return body
 
+    def batch(self, batch_id):
+        """The batch as GET /api/v1/batches/:id answers it."""
+        status, body = http("GET", f"{self.url}/api/v1/batches/{batch_id}", key=self.key)
+        if status != 200:
+            raise RuntimeError(f"reading batch {batch_id} failed: {status} {body}")
+        return body
+
     def wait_batch(self, batch_id, poll=0.05, stall_seconds=60):
         """Waits until nothing of the batch is pending; returns it. Fails after
         stall_seconds without progress."""

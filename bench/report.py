@@ -117,11 +117,17 @@ def markdown(res):
                      res["ingress"])
     if res.get("e2e") or res.get("celery"):
         out += ["", "## (b), (c), (e) End to end: meetings through `queue-unclassified` until every result is "
-                "in Postgres", ""]
+                "in Postgres", "",
+                "Timed from the call to `queue-unclassified` until every result is in. The call commits and "
+                "publishes the tasks in chunks (`api.enqueue_chunk`), and the worker starts on each chunk as "
+                "it lands: `queue-unclassified answered` is when the whole batch was accepted, and the rate "
+                "after the answer is the batch's speed with nothing left to enqueue.", ""]
         rows = [dict(r, side="ours", pool=f"{r['replicas']} replica(s)") for r in res.get("e2e", [])]
         rows += [dict(r, side="Celery") for r in res.get("celery", [])]
         out += table([("side", "side"), ("LLM ms", "latency_ms"), ("workers", "pool"), ("jobs", "jobs"),
-                      ("jobs/s", "jobs_per_s"), ("LLM calls in flight (max)", "max_in_flight")] + PROCESS_COLUMNS,
+                      ("jobs/s", "jobs_per_s"), ("queue-unclassified answered s", "answered_s"),
+                      ("jobs/s after the answer", "after_answer_jobs_per_s"),
+                      ("LLM calls in flight (max)", "max_in_flight")] + PROCESS_COLUMNS,
                      rows)
     if res.get("polling") or res.get("polling_weighted") or res.get("polling_alone"):
         out += ["", "## (d) Polling `GET /api/v1/tasks/:id`", "",

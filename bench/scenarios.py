@@ -68,6 +68,10 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
         stub_cpu = b.cpu_seconds(stub.proc.pid)
         started = time.monotonic()
         body = stack.queue_unclassified()
+        # Workers start on each chunk as it commits, so part of the batch is done by the
+        # time the whole of it is accepted: the rate after that tells enqueueing from running.
+        answered = time.monotonic() - started
+        done_at_answer = stack.batch(body["batch_id"])["succeeded"]
         poll = None
         if poll_rate is not None:
             poll = b.Load(stack.url, [f"/api/v1/tasks/{t}" for t in body["task_ids"]], poll_rate,
@@ -77,7 +81,9 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
         if batch["succeeded"] != jobs:
             raise RuntimeError(f"only {batch['succeeded']} of {jobs} succeeded: {batch}")
         row = {"latency_ms": latency_ms, "replicas": replicas, "jobs": jobs, "seconds": seconds,
-               "jobs_per_s": jobs / seconds, "max_in_flight": stub.stats()["max_in_flight"],
+               "jobs_per_s": jobs / seconds, "answered_s": answered,
+               "after_answer_jobs_per_s": (jobs - done_at_answer) / max(seconds - answered, 1e-3),
+               "max_in_flight": stub.stats()["max_in_flight"],
                "worker_cpu_ms_per_job": sum(b.cpu_seconds(p.pid) - cpu[p.pid] for p in workers) * 1000 / jobs,
                "worker_peak_rss_mb": max(b.peak_rss_mb(p.pid) for p in workers)}
         row.update(_process_row("api", stack.api.pid, cpu[stack.api.pid], jobs))
