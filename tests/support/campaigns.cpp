@@ -4,6 +4,10 @@
 
 namespace mq::test {
 
+std::string campaign_path(long long id, const std::string& rest) {
+  return "/api/v1/campaigns/" + std::to_string(id) + rest;
+}
+
 stack_options campaign_stack(const webhook_receiver& hooks, const smtp_sink& mail,
                              std::map<std::string, std::string> extra) {
   stack_options o;

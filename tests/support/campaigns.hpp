@@ -15,6 +15,9 @@
 
 namespace mq::test {
 
+/// The path of campaign `id`, plus `rest` ("/send", "/cancel", ...).
+std::string campaign_path(long long id, const std::string& rest = "");
+
 /// Stack options sending webhooks to `hooks` and e-mail to `mail`, retrying quickly.
 stack_options campaign_stack(const webhook_receiver& hooks, const smtp_sink& mail,
                              std::map<std::string, std::string> extra = {});

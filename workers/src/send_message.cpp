@@ -117,7 +117,7 @@ void send(job_pointer self, delivery_ptr d) {
           [self, d](actors::sending_reply& ok) {
             if (!ok) return try_later(self, ok.err());
             if (!*ok) {
-              log::info("campaigns", "message not sent: the campaign was cancelled", where(self));
+              log::info("campaigns", "message not sent: it was cancelled", where(self));
               return settle_and_quit(self, actors::settle::ack, actors::job_end::skipped);
             }
             ++d->sends;
