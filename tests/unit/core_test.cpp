@@ -54,6 +54,18 @@ TEST(Ids, UuidsAreV7UniqueAndOrdered) {
   EXPECT_EQ(random_hex(8).size(), 16u);
 }
 
+// One context per thread serves every HMAC: each use has its own key, an empty one too.
+TEST(Ids, HmacSha256MatchesTheKnownVectorsWhateverCameBefore) {
+  EXPECT_EQ(hmac_sha256_hex("what do ya want for nothing?", "Jefe"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");  // RFC 4231, case 2
+  EXPECT_EQ(hmac_sha256_hex("", ""), "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad");
+  EXPECT_EQ(hmac_sha256_hex("what do ya want for nothing?", "Jefe"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843");
+  EXPECT_EQ(hmac_sha256("x", "k").size(), 32u);
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
 TEST(Errors, RetryableIsDecidedPerCode) {
   EXPECT_TRUE(is_retryable(errc::unavailable));
   EXPECT_TRUE(is_retryable(errc::llm_rate_limited));
