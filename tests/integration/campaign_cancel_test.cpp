@@ -7,6 +7,7 @@
 #include <pqxx/pqxx>
 
 #include <future>
+#include <memory>
 
 #include "campaigns.hpp"
 #include "mq/core/json.hpp"
@@ -18,13 +19,22 @@ using namespace mq::test;
 
 struct CampaignCancel : ::testing::Test {
   void SetUp() override { MQ_REQUIRE_SERVICES(); }
+
+  /// The stack sending to `hooks` and `mail`, with tenant `key`.
+  stack& start() {
+    running = std::make_unique<stack>(campaign_stack(hooks, mail));
+    key = running->create_tenant("acme");
+    return *running;
+  }
+
+  webhook_receiver hooks;
+  smtp_sink mail;
+  std::unique_ptr<stack> running;
+  std::string key;
 };
 
 TEST_F(CampaignCancel, CancelMidSendStopsWhatWasNotYetSent) {
-  webhook_receiver hooks;
-  smtp_sink mail;
-  stack s(campaign_stack(hooks, mail));
-  auto key = s.create_tenant("acme");
+  auto& s = start();
   auto id = sent_campaign(s, key, R"({"name":"Big","channel":"webhook","template":"Hola {{first_name}}","rate_per_minute":600})", 60);
   ASSERT_TRUE(eventually([&] { return hooks.requests() >= 5; }, std::chrono::seconds(30)));
   EXPECT_EQ(s.del(key, campaign_path(id)).status, 409) << "a sending campaign is cancelled before it is deleted";
@@ -53,11 +63,8 @@ TEST_F(CampaignCancel, CancelMidSendStopsWhatWasNotYetSent) {
 // send is past stopping, so its task finishes and the ledger records it as sent; the rest
 // are cancelled.
 TEST_F(CampaignCancel, AMessageInTheReceiversHandsWhenCancelledIsRecordedAsSent) {
-  webhook_receiver hooks;
   hooks.hold(1);
-  smtp_sink mail;
-  stack s(campaign_stack(hooks, mail));
-  auto key = s.create_tenant("acme");
+  auto& s = start();
   auto id = sent_campaign(s, key, R"({"name":"Held","channel":"webhook","template":"x","rate_per_minute":60})", 5);
   ASSERT_TRUE(eventually([&] { return hooks.held() == 1; }, std::chrono::seconds(30)));
   const auto sending = s.sql("SELECT task_id FROM campaign_recipients WHERE state = 'sending'");
@@ -81,12 +88,9 @@ TEST_F(CampaignCancel, AMessageInTheReceiversHandsWhenCancelledIsRecordedAsSent)
 // retry is cancelled, and the ledger says the message may have arrived instead of
 // leaving it `sending` for good.
 TEST_F(CampaignCancel, AMessageWaitingToBeResentWhenCancelledIsRecordedAsUnknown) {
-  webhook_receiver hooks;
   hooks.answer([](const webhook_receiver::received&, int) { return 503; });
   hooks.retry_after(600);  // longer than a retry is held in memory: the task defers as retrying
-  smtp_sink mail;
-  stack s(campaign_stack(hooks, mail));
-  auto key = s.create_tenant("acme");
+  auto& s = start();
   auto id = sent_campaign(s, key, R"({"name":"Retrying","channel":"webhook","template":"x"})", 1);
   ASSERT_TRUE(eventually([&] {
     return s.sql_count("SELECT count(*) FROM tasks WHERE kind = 'send_message' AND status = 'retrying'") == 1;
@@ -108,10 +112,7 @@ TEST_F(CampaignCancel, AMessageWaitingToBeResentWhenCancelledIsRecordedAsUnknown
 // is sent. Before task cancels settled pending messages first, the cancel took the task
 // while the mark went through: the message went out and the ledger said `unknown`.
 TEST_F(CampaignCancel, ATaskCancelRacingTheMarkOfItsMessageAsSendingEndsOneWayOrTheOther) {
-  webhook_receiver hooks;
-  smtp_sink mail;
-  stack s(campaign_stack(hooks, mail));
-  auto key = s.create_tenant("acme");
+  auto& s = start();
   // Six a minute: the first message goes at once, the second waits ten seconds (deferred).
   auto id = sent_campaign(s, key, R"({"name":"Race","channel":"webhook","template":"x","rate_per_minute":6})", 2);
   ASSERT_TRUE(eventually([&] { return hooks.requests() == 1; }, std::chrono::seconds(30)));
