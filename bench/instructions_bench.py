@@ -2,8 +2,9 @@
 
 jobs/s and CPU time move with the shared machine (the same build has measured 30% apart
 within an hour); an instruction count does not: the same build counts within about 1%, so
-two commits compare by it. Kernel time is not counted, and the connection scan inside
-libcurl grows with the calls in flight, which vary a little from run to run.
+two commits compare by it. Kernel time is not counted, and libcurl's search for a free
+connection grows with the connections in its pool (a sixteenth of those in flight), which
+vary a little from run to run.
 """
 import collections
 import glob

@@ -5,8 +5,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cctype>
+#include <cstdint>
 #include <deque>
 #include <mutex>
 #include <thread>
@@ -28,6 +30,7 @@ struct transfer {
   std::shared_ptr<curl_slist> headers;  // shared by transfers with the same headers
   clock_type::time_point started;
   clock_type::time_point last_byte;
+  std::uint32_t shard = 0;  // the multi handle running it
   bool got_byte = false;
   bool too_large = false;
 };
@@ -72,8 +75,25 @@ struct global_init {
 // callback) plus an eventfd that submit() writes to; curl_multi_socket_action() then
 // does work only for sockets that are ready, so thousands of idle connections cost
 // nothing per event.
+//
+// Transfers are spread over several multi handles, each with its own connection pool:
+// to start a transfer, libcurl walks every connection of its pool to the same host, so
+// one pool of 2,000 connections costs each call tens of thousands of instructions.
 struct curl_engine::impl {
-  CURLM* multi = nullptr;
+  static constexpr std::uint32_t shard_count = 16;
+  static constexpr std::uint64_t wake_key = ~std::uint64_t{0};
+
+  /// One multi handle, its timer and how many transfers it runs.
+  struct shard {
+    impl* owner = nullptr;
+    std::uint32_t index = 0;
+    CURLM* multi = nullptr;
+    long timer_ms = -1;  // curl's requested timeout; -1 = none
+    clock_type::time_point timer_set{};
+    std::size_t running = 0;
+  };
+
+  std::array<shard, shard_count> shards{};  // curl holds pointers to them
   int epfd = -1;
   int wakefd = -1;
   std::mutex mu;
@@ -85,35 +105,48 @@ struct curl_engine::impl {
   std::vector<CURL*> spare;  // reset easy handles for reuse
   std::vector<std::string> last_headers;
   std::shared_ptr<curl_slist> last_list;
-  long timer_ms = -1;        // curl's requested timeout; -1 = none
-  clock_type::time_point timer_set{};
   clock_type::time_point last_scan{};
   std::thread thread;
 
+  /// epoll's key for a socket: its shard in the high half, the descriptor in the low.
+  static std::uint64_t socket_key(const shard& sh, curl_socket_t s) {
+    return (std::uint64_t{sh.index} << 32) | static_cast<std::uint32_t>(s);
+  }
+
   static int on_socket(CURL*, curl_socket_t s, int what, void* userp, void* socketp) {
-    auto* self = static_cast<impl*>(userp);
+    auto* sh = static_cast<shard*>(userp);
+    const int epfd = sh->owner->epfd;
     epoll_event ev{};
-    ev.data.fd = s;
+    ev.data.u64 = socket_key(*sh, s);
     if (what == CURL_POLL_REMOVE) {
-      epoll_ctl(self->epfd, EPOLL_CTL_DEL, s, nullptr);
-      curl_multi_assign(self->multi, s, nullptr);
+      epoll_ctl(epfd, EPOLL_CTL_DEL, s, nullptr);
+      curl_multi_assign(sh->multi, s, nullptr);
       return 0;
     }
     ev.events = (what & CURL_POLL_IN ? std::uint32_t{EPOLLIN} : 0u) | (what & CURL_POLL_OUT ? std::uint32_t{EPOLLOUT} : 0u);
     if (!socketp) {
-      epoll_ctl(self->epfd, EPOLL_CTL_ADD, s, &ev);
-      curl_multi_assign(self->multi, s, self);  // marks the socket as known
+      epoll_ctl(epfd, EPOLL_CTL_ADD, s, &ev);
+      curl_multi_assign(sh->multi, s, sh);  // marks the socket as known
     } else {
-      epoll_ctl(self->epfd, EPOLL_CTL_MOD, s, &ev);
+      epoll_ctl(epfd, EPOLL_CTL_MOD, s, &ev);
     }
     return 0;
   }
 
   static int on_timer(CURLM*, long timeout_ms, void* userp) {
-    auto* self = static_cast<impl*>(userp);
-    self->timer_ms = timeout_ms;
-    self->timer_set = clock_type::now();
+    auto* sh = static_cast<shard*>(userp);
+    sh->timer_ms = timeout_ms;
+    sh->timer_set = clock_type::now();
     return 0;
+  }
+
+  /// The shard running the fewest transfers, the first of equals: calls one at a time
+  /// keep reusing one connection, and many at once spread evenly.
+  shard& least_busy() {
+    shard* best = &shards.front();
+    for (auto& sh : shards)
+      if (sh.running < best->running) best = &sh;
+    return *best;
   }
 
   /// The header list for `headers` (plus "Expect:": no 100-continue round trip before
@@ -156,8 +189,11 @@ struct curl_engine::impl {
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
     t->started = clock_type::now();
+    auto& sh = least_busy();
+    t->shard = sh.index;
+    ++sh.running;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.release());
-    curl_multi_add_handle(multi, easy);
+    curl_multi_add_handle(sh.multi, easy);
     active.insert(easy);
   }
 
@@ -189,7 +225,9 @@ struct curl_engine::impl {
     transfer* raw = nullptr;
     curl_easy_getinfo(easy, CURLINFO_PRIVATE, &raw);
     std::unique_ptr<transfer> t(raw);
-    curl_multi_remove_handle(multi, easy);
+    auto& sh = shards[t->shard];
+    --sh.running;
+    curl_multi_remove_handle(sh.multi, easy);
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
     curl_easy_reset(easy);
     spare.push_back(easy);
@@ -211,17 +249,37 @@ struct curl_engine::impl {
 
   void collect() {
     int left = 0;
-    while (CURLMsg* m = curl_multi_info_read(multi, &left))
-      if (m->msg == CURLMSG_DONE) finish(m->easy_handle, m->data.result);
+    for (auto& sh : shards)
+      while (CURLMsg* m = curl_multi_info_read(sh.multi, &left))
+        if (m->msg == CURLMSG_DONE) finish(m->easy_handle, m->data.result);
+  }
+
+  /// Milliseconds until `sh`'s timer fires (0: due), or -1 without one.
+  static long timer_left(const shard& sh, clock_type::time_point now) {
+    if (sh.timer_ms < 0) return -1;
+    auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(now - sh.timer_set).count();
+    return std::max<long>(0, sh.timer_ms - elapsed);
+  }
+
+  /// Lets curl act on the timers that are due.
+  void fire_timers() {
+    auto now = clock_type::now();
+    int running = 0;
+    for (auto& sh : shards)
+      if (timer_left(sh, now) == 0) {
+        sh.timer_ms = -1;
+        curl_multi_socket_action(sh.multi, CURL_SOCKET_TIMEOUT, 0, &running);
+      }
   }
 
   /// Milliseconds epoll may sleep: until curl's timer, and at most 25 ms while calls run
   /// (the first-byte and idle deadlines are scanned on wake-up).
   int wait_ms() const {
     long wait = active.empty() ? 1000 : 25;
-    if (timer_ms >= 0) {
-      auto elapsed = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - timer_set).count();
-      wait = std::min<long>(wait, std::max<long>(0, timer_ms - elapsed));
+    auto now = clock_type::now();
+    for (const auto& sh : shards) {
+      long left = timer_left(sh, now);
+      if (left >= 0) wait = std::min(wait, left);
     }
     return static_cast<int>(wait);
   }
@@ -232,7 +290,8 @@ struct curl_engine::impl {
     for (;;) {
       int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), wait_ms());
       for (int i = 0; i < n; ++i) {
-        if (events[i].data.fd == wakefd) {
+        const std::uint64_t key = events[i].data.u64;
+        if (key == wake_key) {
           std::uint64_t ignored;
           auto rc = read(wakefd, &ignored, sizeof ignored);
           (void)rc;
@@ -241,7 +300,8 @@ struct curl_engine::impl {
         int flags = (events[i].events & EPOLLIN ? CURL_CSELECT_IN : 0) |
                     (events[i].events & EPOLLOUT ? CURL_CSELECT_OUT : 0) |
                     (events[i].events & (EPOLLERR | EPOLLHUP) ? CURL_CSELECT_ERR : 0);
-        curl_multi_socket_action(multi, events[i].data.fd, flags, &running);
+        curl_multi_socket_action(shards[key >> 32].multi, static_cast<curl_socket_t>(key & 0xffffffffu), flags,
+                                 &running);
       }
       std::deque<std::unique_ptr<transfer>> fresh;
       {
@@ -250,10 +310,7 @@ struct curl_engine::impl {
         fresh.swap(incoming);
       }
       for (auto& t : fresh) start(std::move(t));
-      if (timer_ms >= 0 && wait_ms() == 0) {
-        timer_ms = -1;
-        curl_multi_socket_action(multi, CURL_SOCKET_TIMEOUT, 0, &running);
-      }
+      fire_timers();
       collect();
       abort_overdue();
     }
@@ -283,18 +340,23 @@ struct curl_engine::impl {
 curl_engine::curl_engine() : impl_(std::make_unique<impl>()) {
   static global_init once;
   auto& d = *impl_;
-  d.multi = curl_multi_init();
-  curl_multi_setopt(d.multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-  curl_multi_setopt(d.multi, CURLMOPT_MAXCONNECTS, 4096L);
-  curl_multi_setopt(d.multi, CURLMOPT_SOCKETFUNCTION, impl::on_socket);
-  curl_multi_setopt(d.multi, CURLMOPT_SOCKETDATA, &d);
-  curl_multi_setopt(d.multi, CURLMOPT_TIMERFUNCTION, impl::on_timer);
-  curl_multi_setopt(d.multi, CURLMOPT_TIMERDATA, &d);
+  for (std::uint32_t i = 0; i < impl::shard_count; ++i) {
+    auto& sh = d.shards[i];
+    sh.owner = &d;
+    sh.index = i;
+    sh.multi = curl_multi_init();
+    curl_multi_setopt(sh.multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(sh.multi, CURLMOPT_MAXCONNECTS, static_cast<long>(4096 / impl::shard_count));
+    curl_multi_setopt(sh.multi, CURLMOPT_SOCKETFUNCTION, impl::on_socket);
+    curl_multi_setopt(sh.multi, CURLMOPT_SOCKETDATA, &sh);
+    curl_multi_setopt(sh.multi, CURLMOPT_TIMERFUNCTION, impl::on_timer);
+    curl_multi_setopt(sh.multi, CURLMOPT_TIMERDATA, &sh);
+  }
   d.epfd = epoll_create1(EPOLL_CLOEXEC);
   d.wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   epoll_event ev{};
   ev.events = EPOLLIN;
-  ev.data.fd = d.wakefd;
+  ev.data.u64 = impl::wake_key;
   epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.wakefd, &ev);
   d.thread = std::thread([this] { impl_->run(); });
 }
@@ -302,7 +364,7 @@ curl_engine::curl_engine() : impl_(std::make_unique<impl>()) {
 curl_engine::~curl_engine() {
   stop();
   for (CURL* e : impl_->spare) curl_easy_cleanup(e);
-  curl_multi_cleanup(impl_->multi);
+  for (auto& sh : impl_->shards) curl_multi_cleanup(sh.multi);
   close(impl_->epfd);
   close(impl_->wakefd);
 }

@@ -49,7 +49,9 @@ std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& va
 
 /// Many HTTP calls in flight on one thread through libcurl's multi socket interface (epoll): no
 /// thread per call. Connections are kept alive and reused; HTTP/2 is multiplexed where
-/// the server offers it. Connect and total timeouts are curl's; first-byte and idle
+/// the server offers it. Calls are spread over 16 connection pools (a call goes to the
+/// one running fewest), so libcurl's search for a free connection walks a sixteenth of
+/// them; calls made one at a time keep to one pool and one connection. Connect and total timeouts are curl's; first-byte and idle
 /// timeouts are enforced by the engine, which scans its transfers every 25 ms at most.
 /// Callbacks run on the engine thread and must not block.
 class curl_engine {
