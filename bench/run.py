@@ -1,15 +1,16 @@
 #!/usr/bin/env python3
 """The benchmark suite: our stack and the same job on Celery, in one invocation.
 
-  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,f,g,h,i,celery]
+  scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,f,g,h,i,j,celery]
                     [--rates 1000,2500,5000,7500,10000,12500] [--poll-rates 5000,10000,20000,0]
                     [--worker-threads 1] [--merge] [--quick]
 
 (a) single-job ingress at rising rates, (b) 20,000 jobs end to end with the LLM stub at
 0 ms, (c) the same at 200 ms and 1 s, (d) polling while (b) runs and with nothing else running, (e) (c) with 1, 2 and 4
 worker replicas; Celery's enqueue rate and its prefork and gevent pools on (b) and (c); (f) semantic
-search over 100,000 chunks (bench/results/search.{md,json}); (g) campaign sends, (h) KPI reads and
-(i) the worker's instructions per job under callgrind, each in results/ under its own name. Every
+search over 100,000 chunks (bench/results/search.{md,json}); (g) campaign sends, (h) KPI reads,
+(i) the worker's instructions per job under callgrind and (j) where the machine's CPU goes during
+(b), under perf, each in results/ under its own name. Every
 figure of the suite is the median of --runs runs. Writes bench/results/suite.{md,json} and PNG plots.
 """
 import argparse
@@ -59,7 +60,7 @@ def main():
                     help="(d) is measured again with the batch side (replicas, stub, Postgres, RabbitMQ) in a "
                          "cgroup at 1/N of the default CPU weight, as ops weight batch workers below the API on a "
                          "shared host; 0: not")
-    ap.add_argument("--only", default="a,b,c,d,e,f,g,h,i,celery")
+    ap.add_argument("--only", default="a,b,c,d,e,f,g,h,i,j,celery")
     ap.add_argument("--merge", action="store_true",
                     help="keep the figures of results/suite.json that this invocation does not measure")
     ap.add_argument("--quick", action="store_true", help="one run of small sizes, to check the suite works")
@@ -125,7 +126,10 @@ def main():
     if "i" in only:
         import instructions_bench
         print(instructions_bench.write(instructions_bench.run(1000 if args.quick else 3000, settings)))
-    if only <= {"f", "g", "h", "i"}:
+    if "j" in only:
+        import profile_bench
+        print(profile_bench.write(profile_bench.run(2000 if args.quick else 3 * args.jobs, settings)))
+    if only <= {"f", "g", "h", "i", "j"}:
         return
     if args.merge:
         res = merge(res)
