@@ -2,15 +2,13 @@
 // share connections, run together and time out, whichever of its pools runs them.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <condition_variable>
 #include <mutex>
 
 #include "llm_stub.hpp"
 #include "mq/llm/curl_engine.hpp"
+#include "stalled_listener.hpp"
 
 namespace {
 
@@ -102,23 +100,9 @@ TEST(CurlEngine, CallsMadeAtOnceRunTogetherAndTheNextOnesReuseTheirConnections) 
 }
 
 TEST(CurlEngine, ConnectTimeoutsFireForCallsSpreadOverEveryPool) {
-  // A listener whose accept queue is full: the kernel drops further SYNs, so connects hang.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  listen(fd, 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 3; ++i) {
-    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(c);
-  }
+  stalled_listener listener;
   llm::curl_engine engine;
-  auto call = chat_call("http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1");
+  auto call = chat_call("http://127.0.0.1:" + std::to_string(listener.port()) + "/v1");
   call.connect_timeout = milliseconds(300);
   const auto start = std::chrono::steady_clock::now();
   auto rs = burst(engine, call, 64);
@@ -130,8 +114,6 @@ TEST(CurlEngine, ConnectTimeoutsFireForCallsSpreadOverEveryPool) {
   }
   EXPECT_LT(took, std::chrono::seconds(5));
   EXPECT_EQ(engine.in_flight(), 0u);
-  for (int c : fillers) close(c);
-  close(fd);
 }
 
 }  // namespace

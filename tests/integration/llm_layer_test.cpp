@@ -3,8 +3,6 @@
 // repair of invalid answers, shared rate limits, and usage accounting.
 
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -14,6 +12,7 @@
 #include "mq/core/json.hpp"
 #include "mq/core/time.hpp"
 #include "stack.hpp"
+#include "stalled_listener.hpp"
 
 namespace {
 
@@ -171,24 +170,10 @@ TEST_F(LlmLayer, ASlowDripIsAbortedAtTheTotalTimeout) {
 }
 
 TEST_F(LlmLayer, AConnectThatNeverCompletesIsAbortedAtTheConnectTimeout) {
-  // A listener whose accept queue is full: the kernel drops further SYNs, so connects hang.
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  listen(fd, 0);
-  std::vector<int> fillers;
-  for (int i = 0; i < 3; ++i) {
-    int c = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-    connect(c, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    fillers.push_back(c);
-  }
+  stalled_listener listener;
   stack_options o;
   o.llm_provider = "openai";
-  o.llm_base_url = "http://127.0.0.1:" + std::to_string(ntohs(addr.sin_port)) + "/v1";
+  o.llm_base_url = "http://127.0.0.1:" + std::to_string(listener.port()) + "/v1";
   o.env = {{"MQ_LLM_CONNECT_TIMEOUT_MS", "200"}, {"MQ_LLM_MAX_ATTEMPTS", "2"}};
   stack s(o);
   auto key = s.create_tenant("acme");
@@ -197,8 +182,6 @@ TEST_F(LlmLayer, AConnectThatNeverCompletesIsAbortedAtTheConnectTimeout) {
   EXPECT_EQ(status_of(task), "failed");
   EXPECT_EQ(error_code_of(task), "TIMEOUT") << error_of(task);
   EXPECT_LT(steady_clock::now() - start, std::chrono::seconds(5));
-  for (int c : fillers) close(c);
-  close(fd);
 }
 
 // ---------------------------------------------------------------- retries
