@@ -35,13 +35,22 @@ def _process_name(pid, named):
         return "other processes"
 
 
+class PerfUnavailable(RuntimeError):
+    """perf is missing or may not sample the whole machine here (a container without
+    perf events, perf_event_paranoid for a non-root user)."""
+
+
 def _start_perf(path):
-    perf = subprocess.Popen(["perf", "record", "-a", "-F", str(RATE_HZ), "-o", path, "--", "sleep", "3600"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        perf = subprocess.Popen(["perf", "record", "-a", "-F", str(RATE_HZ), "-o", path, "--", "sleep", "3600"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    except FileNotFoundError as e:
+        raise PerfUnavailable(str(e)) from e
     deadline = time.monotonic() + 30
     while not (os.path.exists(path) and os.path.getsize(path) > 0):  # the header: sampling has begun
         if perf.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"perf record did not start: {perf.stderr.read().decode(errors='replace')}")
+            perf.kill()
+            raise PerfUnavailable(f"perf record did not start: {perf.stderr.read().decode(errors='replace')}")
         time.sleep(0.05)
     return perf
 
