@@ -346,6 +346,13 @@ class Stack:
                 raise RuntimeError(f"batch stuck with {left} pending (logs in {self.log_dir})")
             time.sleep(poll)
 
+    def wait_all_succeeded(self, batch_id, jobs, stall_seconds=60):
+        """wait_batch, then fails unless all `jobs` of the batch succeeded; returns it."""
+        batch = self.wait_batch(batch_id, stall_seconds=stall_seconds)
+        if batch["succeeded"] != jobs:
+            raise RuntimeError(f"only {batch['succeeded']} of {jobs} succeeded: {batch}")
+        return batch
+
     def stop(self):
         """Stops the processes and removes the schema, the queues and the keys."""
         for p in self.workers + ([self.api] if self.api else []):
@@ -377,6 +384,10 @@ class Stub:
                                      stdout=subprocess.PIPE, text=True)
         self.port = int(self.proc.stdout.readline().split()[1])
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
+
+    def settings(self):
+        """What points a stack's workers at this stub, as the OpenAI provider."""
+        return {"MQ_LLM_PROVIDER": "openai", "MQ_LLM_BASE_URL": self.base_url, "MQ_LLM_MODEL": "stub-model"}
 
     def stats(self):
         return http("GET", f"http://127.0.0.1:{self.port}/stats")[1]

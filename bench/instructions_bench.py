@@ -53,8 +53,7 @@ def run(jobs, settings):
                 f"{os.path.join(b.BUILD, 'workers', 'mq-worker')} \"$@\"\n")
     os.chmod(wrapper, 0o755)
     stub = b.Stub(0)
-    stack = b.Stack({"MQ_LLM_PROVIDER": "openai", "MQ_LLM_BASE_URL": stub.base_url, "MQ_LLM_MODEL": "stub-model",
-                     **settings})
+    stack = b.Stack({**stub.settings(), **settings})
     try:
         stack.start_api()
         stack.load_meetings(jobs)
@@ -62,10 +61,8 @@ def run(jobs, settings):
         time.sleep(5)  # its connections made: the count starts with the batch
         subprocess.run(["callgrind_control", "-z", str(worker.pid)], capture_output=True, check=True)
         body = stack.queue_unclassified()
-        batch = stack.wait_batch(body["batch_id"], stall_seconds=300)
+        stack.wait_all_succeeded(body["batch_id"], jobs, stall_seconds=300)
         subprocess.run(["callgrind_control", "-d", str(worker.pid)], capture_output=True, check=True)
-        if batch["succeeded"] != jobs:
-            raise RuntimeError(f"only {batch['succeeded']} of {jobs} succeeded: {batch}")
     finally:
         stack.stop()
         stub.stop()

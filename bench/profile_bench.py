@@ -67,8 +67,7 @@ def _samples(path):
 
 def run(jobs, settings):
     stub = b.Stub(0)
-    stack = b.Stack({"MQ_LLM_PROVIDER": "openai", "MQ_LLM_BASE_URL": stub.base_url, "MQ_LLM_MODEL": "stub-model",
-                     **settings})
+    stack = b.Stack({**stub.settings(), **settings})
     path = os.path.join(tempfile.mkdtemp(prefix="mq-perf-"), "perf.data")
     perf = None
     try:
@@ -79,12 +78,10 @@ def run(jobs, settings):
         perf = _start_perf(path)
         started = time.monotonic()
         body = stack.queue_unclassified()
-        batch = stack.wait_batch(body["batch_id"])
+        stack.wait_all_succeeded(body["batch_id"], jobs)
         seconds = time.monotonic() - started
         perf.send_signal(signal.SIGINT)
         perf.wait(timeout=60)
-        if batch["succeeded"] != jobs:
-            raise RuntimeError(f"only {batch['succeeded']} of {jobs} succeeded: {batch}")
         # Named while the processes still run: Postgres backends end with the stack.
         names, by_process, by_object, by_function = {}, collections.Counter(), collections.Counter(), \
             collections.Counter()
