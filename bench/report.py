@@ -74,9 +74,10 @@ def summary(res):
          f"{fmt(c200.get('jobs_per_s'))} jobs/s, {fmt(c200.get('worker_peak_rss_mb'))} MB",
          f"{fmt(cc.get('jobs_per_s'))} jobs/s, {fmt(cc.get('worker_peak_rss_mb'))} MB ({cc.get('pool', '—')})",
          ratio(c200.get("jobs_per_s"), cc.get("jobs_per_s"))],
-        ["(d) polling during (b)", "≥ 20,000 req/s, p99 ≤ 10 ms",
+        ["(d) polling during (b), defaults", "≥ 20,000 req/s, p99 ≤ 10 ms",
          f"{fmt(p20.get('poll_rps'))} req/s at 20,000 offered, p99 {fmt(p20.get('poll_p99_ms'))} ms; "
-         f"most {fmt(pmax.get('poll_rps'))} req/s", "—", "—"],
+         f"batch meanwhile {fmt(p20.get('jobs_per_s'))} jobs/s; closed loop {fmt(pmax.get('poll_rps'))} req/s, "
+         f"p99 {fmt(pmax.get('poll_p99_ms'))} ms", "—", "—"],
         ["(d) polling during (b), batch side at "
          f"{_share(w20)} CPU weight", "(the same)",
          f"{fmt(w20.get('poll_rps'))} req/s at 20,000 offered, p99 {fmt(w20.get('poll_p99_ms'))} ms; "
@@ -137,7 +138,8 @@ def markdown(res):
                 "In the weighted rows the batch side (the worker replica, the stub, Postgres and RabbitMQ) runs in "
                 "a cgroup at that fraction of the default CPU weight, as ops weight batch workers below the API "
                 "on a host they share (systemd CPUWeight=, a pod's CPU request), so the two cores serve polls "
-                "first; in the other rows every process gets an even share.", ""]
+                "first; in the other rows every process runs with the defaults: the replica at `worker.nice` 10, "
+                "everything else at the default priority.", ""]
         rows = [dict(r, during="(b) running") for r in res.get("polling", [])]
         rows += [dict(r, during=f"(b) running, batch side at {_share(r)} weight")
                  for r in res.get("polling_weighted", [])]
@@ -196,9 +198,9 @@ def plots(res):
             "set y2tics\nset ytics nomirror\nset logscale y2\n"
             "set key left top box opaque\n"
             "plot 'polling.dat' u 1:1 w l dt 2 lc 'gray' t 'offered', "
-            "'' u 1:2 w lp lw 2 lc 'red' t 'answered/s, even share', "
+            "'' u 1:2 w lp lw 2 lc 'red' t 'answered/s, defaults', "
             f"'' u 1:5 w lp lw 2 lc 'blue' t 'answered/s, batch at {share} weight', "
-            "'' u 1:4 axes x1y2 w lp dt 3 lc 'red' t 'p99 ms, even share', "
+            "'' u 1:4 axes x1y2 w lp dt 3 lc 'red' t 'p99 ms, defaults', "
             f"'' u 1:7 axes x1y2 w lp dt 3 lc 'blue' t 'p99 ms, batch at {share} weight'\n"),
             {"polling.dat": [f"{x} {cols(even.get(x))} {cols(weighted.get(x))}"
                              for x in sorted(set(even) | set(weighted))]}))

@@ -189,6 +189,7 @@ std::vector<field> bind(app_config& c) {
       .integer("prefetch", c.worker.prefetch, 1, 65535)
       .integer("threads", c.worker.threads, 1, 64)
       .str("scheduler", c.worker.scheduler, {"sharing", "stealing"})
+      .integer("nice", c.worker.nice, 0, 19)
       .integer("pg_connections", c.worker.pg_connections, 1, 64)
       .integer("drain_seconds", c.worker.drain_seconds, 0, 3600)
       .integer("heartbeat_seconds", c.worker.heartbeat_seconds, 1, 3600)

@@ -15,6 +15,11 @@ long raise_fd_limit() {
   return static_cast<long>(lim.rlim_cur);
 }
 
+bool lower_cpu_priority(int nice) {
+  // On Linux a priority belongs to a thread, and new threads inherit their creator's.
+  return setpriority(PRIO_PROCESS, 0, nice) == 0;
+}
+
 const char* version() { return MQ_VERSION; }
 
 }  // namespace mq

@@ -2,11 +2,15 @@
 // /api/v1/workers/stats and /health (replicas that stop beating disappear), Prometheus
 // /metrics of the API and of each replica read by a strict parser, the replicas' own
 // /health and /ready, the dashboard's files, its endpoint and /openapi.json served, and
-// one JSON object per log line with its correlation fields.
+// one JSON object per log line with its correlation fields; replicas run below the API's
+// CPU priority.
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/resource.h>
 
+#include <dirent.h>
+#include <fstream>
 #include <sstream>
 
 #include "mq/core/json.hpp"
@@ -173,6 +177,47 @@ TEST_F(Operations, TheDashboardAndOpenApiAreServedAndBadRequestsRefused) {
     EXPECT_STREQ(parse(r.body)["error"]["details"]["parameter"].GetString(), "limit") << bad;
   }
   EXPECT_EQ(http_call("GET", s.url("/api/v1/overview")).status, 401);
+}
+
+/// The nice value of every thread of process `pid` (field 19 of /proc/<pid>/task/<tid>/stat).
+std::vector<int> thread_nice_values(pid_t pid) {
+  std::vector<int> out;
+  const auto dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = opendir(dir.c_str());
+  if (!d) return out;
+  while (auto* e = readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(dir + "/" + e->d_name + "/stat");
+    std::string line;
+    if (!std::getline(f, line)) continue;  // the thread ended meanwhile
+    std::istringstream rest(line.substr(line.rfind(')') + 2));  // after "pid (comm) "
+    std::string field;
+    for (int i = 3; i <= 19 && rest >> field; ++i) {
+    }
+    out.push_back(std::stoi(field));
+  }
+  closedir(d);
+  return out;
+}
+
+TEST_F(Operations, ReplicasRunEveryThreadBelowTheApisCpuPriority) {
+  stack s;
+  s.start_worker({{"MQ_WORKER_NICE", "3"}});
+  s.wait_consumers(2);
+  auto key = s.create_tenant("acme");
+  classify(s, key, 10);  // every actor and I/O thread of both replicas has started
+
+  const int ours = getpriority(PRIO_PROCESS, 0);
+  ASSERT_LT(ours, 3) << "the tests themselves run niced; the replicas' priority cannot be told apart";
+  const auto api = thread_nice_values(s.api().pid());
+  ASSERT_FALSE(api.empty());
+  for (int n : api) EXPECT_EQ(n, ours) << "the api keeps its priority";
+  const auto by_default = thread_nice_values(s.workers()[0]->pid());
+  const auto configured = thread_nice_values(s.workers()[1]->pid());
+  EXPECT_GT(by_default.size(), 4u) << "scheduler, Postgres, AMQP and HTTP engine threads";
+  for (int n : by_default) EXPECT_EQ(n, 10) << "worker.nice by default";
+  ASSERT_EQ(configured.size(), by_default.size());
+  for (int n : configured) EXPECT_EQ(n, 3) << "MQ_WORKER_NICE";
 }
 
 TEST_F(Operations, LogsAreOneJsonObjectPerLineWithTheirCorrelationFields) {

@@ -17,6 +17,7 @@ TEST(Config, DefaultsLoadAndMatchTheFixedNames) {
   EXPECT_EQ(cfg->llm.provider, "offline");
   EXPECT_TRUE(cfg->llm.api_key.empty());
   EXPECT_EQ(cfg->worker.scheduler, "sharing");
+  EXPECT_EQ(cfg->worker.nice, 10);
 }
 
 TEST(Config, EnvironmentOverridesDefaults) {
@@ -35,6 +36,7 @@ TEST(Config, EnvironmentOverridesDefaults) {
 TEST(Config, EveryProblemIsReportedAtOnce) {
   auto cfg = load("", {{"MQ_HTTP_PORT", "99999"}, {"MQ_LLM_PROVIDER", "magic"},
                        {"MQ_WORKER_PREFETCH", "lots"}, {"MQ_HTTP_COLOUR", "red"}, {"MQ_WORKER_SCHEDULER", "fifo"},
+                       {"MQ_WORKER_NICE", "-5"},
                        {"MQ_WORKER_HEARTBEAT_SECONDS", "10"}, {"MQ_WORKER_HEARTBEAT_TTL_SECONDS", "10"}});
   ASSERT_FALSE(cfg.ok());
   const auto& msg = cfg.err().message;
@@ -42,6 +44,7 @@ TEST(Config, EveryProblemIsReportedAtOnce) {
   EXPECT_NE(msg.find("MQ_LLM_PROVIDER must be one of offline, openai"), std::string::npos) << msg;
   EXPECT_NE(msg.find("MQ_WORKER_PREFETCH expected an integer"), std::string::npos) << msg;
   EXPECT_NE(msg.find("MQ_WORKER_SCHEDULER must be one of sharing, stealing"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("MQ_WORKER_NICE"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown environment variable MQ_HTTP_COLOUR"), std::string::npos) << msg;
   EXPECT_NE(msg.find("worker.heartbeat_ttl_seconds must exceed worker.heartbeat_seconds"), std::string::npos) << msg;
 }

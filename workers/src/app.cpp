@@ -4,7 +4,9 @@
 
 #include <caf/all.hpp>
 #include <chrono>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <thread>
 
 #include "mq/actors/consumer.hpp"
@@ -65,6 +67,9 @@ void exit_if_stuck(sigset_t signals, std::chrono::seconds limit) {
 
 int run(const config::app_config& cfg) {
   auto signals = block_signals();
+  if (!lower_cpu_priority(cfg.worker.nice))
+    log::warn("worker", "could not lower the CPU priority", {},
+              {{"nice", std::to_string(cfg.worker.nice)}, {"error", std::strerror(errno)}});
   raise_fd_limit();  // thousands of LLM connections in flight
   if (cfg.postgres.migrate_on_start && !migrate(cfg)) return 1;
   schemas::compile_schemas();

@@ -119,6 +119,7 @@ struct worker_config {
   int prefetch = 0;
   int threads = 0;
   std::string scheduler;          ///< CAF scheduling policy: "sharing" or "stealing".
+  int nice = 0;                   ///< CPU priority of every thread, as nice(1) counts.
   int pg_connections = 0;
   int drain_seconds = 0;
   int heartbeat_seconds = 0;      ///< Between heartbeats in Redis.
