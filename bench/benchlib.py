@@ -424,6 +424,19 @@ class Load:
         return r
 
 
+def machine_floor(rate, duration, connections=128):
+    """The latency this machine itself adds at `rate` right now: the same open-loop load
+    against the stub's GET /stats (one thread, nothing behind it), run just after a
+    measurement. Its p99 is what any server here would show; a p99 close to it is the
+    machine's (a shared VM stalls now and then for tens of milliseconds), not ours."""
+    stub = Stub(0)
+    try:
+        r = Load(f"http://127.0.0.1:{stub.port}", ["/stats"], rate, duration, connections=connections).result()
+        return {"floor_p50_ms": r["latency_ms"]["p50"], "floor_p99_ms": r["latency_ms"]["p99"]}
+    finally:
+        stub.stop()
+
+
 def median(xs):
     xs = sorted(xs)
     n = len(xs)

@@ -38,6 +38,8 @@ def ingress(rate, duration, settings):
                "load_cpu_ms_per_job": r["cpu_s"] * 1000 / max(accepted, 1)}
         row.update(_process_row("api", stack.api.pid, api_cpu, accepted))
         row.update(b.services_per_job(meter, accepted))
+        if rate:
+            row.update(b.machine_floor(rate, duration))
         return row
     finally:
         stack.stop()
@@ -118,6 +120,8 @@ def polling_alone(rate, jobs, settings, duration=3.0):
         row = dict(_poll_row(rate, r), load_cpu_ms_per_job=r["cpu_s"] * 1000 / max(ok, 1))
         row.update(_process_row("api", stack.api.pid, api_cpu, ok))
         row.update(b.services_per_job(meter, ok))
+        if rate:
+            row.update(b.machine_floor(rate, duration))
         return row
     finally:
         stack.stop()
