@@ -191,10 +191,10 @@ std::vector<int> thread_nice_values(pid_t pid) {
     std::string line;
     if (!std::getline(f, line)) continue;  // the thread ended meanwhile
     std::istringstream rest(line.substr(line.rfind(')') + 2));  // after "pid (comm) "
-    std::string field;
-    for (int i = 3; i <= 19 && rest >> field; ++i) {
-    }
-    out.push_back(std::stoi(field));
+    std::string skipped;
+    for (int field = 3; field < 19; ++field) rest >> skipped;  // fields 3 (state) to 18 (priority)
+    int nice = 0;
+    if (rest >> nice) out.push_back(nice);
   }
   closedir(d);
   return out;

@@ -44,7 +44,7 @@ TEST(Config, EveryProblemIsReportedAtOnce) {
   EXPECT_NE(msg.find("MQ_LLM_PROVIDER must be one of offline, openai"), std::string::npos) << msg;
   EXPECT_NE(msg.find("MQ_WORKER_PREFETCH expected an integer"), std::string::npos) << msg;
   EXPECT_NE(msg.find("MQ_WORKER_SCHEDULER must be one of sharing, stealing"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("MQ_WORKER_NICE"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("MQ_WORKER_NICE must be between 0 and 19, got -5"), std::string::npos) << msg;
   EXPECT_NE(msg.find("unknown environment variable MQ_HTTP_COLOUR"), std::string::npos) << msg;
   EXPECT_NE(msg.find("worker.heartbeat_ttl_seconds must exceed worker.heartbeat_seconds"), std::string::npos) << msg;
 }
