@@ -69,6 +69,8 @@ const std::string complete_sql =
     // inputs so the later steps need no join. `l` also marks the classifications whose
     // meeting was deleted since the claim (a scalar subquery: one index probe per row):
     // they fail instead of storing a classification of nothing (migration 018).
+    // Answers come as text[] and are cast one by one: Postgres reads a jsonb[] literal
+    // about 3.5 times slower (28 against 8 us for a 550-byte answer).
     std::string(
         "WITH l AS (SELECT t.id, (t.kind = 'classify_meeting' AND (SELECT true FROM meetings m "
         "WHERE m.id = t.subject_id AND m.tenant_id = t.tenant_id) IS NULL) AS gone "
@@ -77,19 +79,19 @@ const std::string complete_sql =
         "ORDER BY t.id FOR UPDATE OF t), "
         "done AS (UPDATE tasks t SET status = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'failed' ELSE i.status END, "
         // A classification's answer is stored once, in its classification row.
-        "result = CASE WHEN i.status = 'succeeded' AND t.kind <> 'classify_meeting' THEN i.result END, "
+        "result = CASE WHEN i.status = 'succeeded' AND t.kind <> 'classify_meeting' THEN i.result::jsonb END, "
         "error_code = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'NOT_FOUND' ELSE i.error_code END, "
         "error = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'the meeting no longer exists' ELSE i.error END, "
         "finished_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN now() END, "
         "next_attempt_at = now() + i.retry_in_ms * interval '1 millisecond', "
         "llm_calls = t.llm_calls + i.calls, tokens_in = t.tokens_in + i.tokens_in, "
         "tokens_out = t.tokens_out + i.tokens_out, cost_usd = t.cost_usd + i.cost, updated_at = now() "
-        "FROM unnest($1::uuid[], $3::text[], $4::jsonb[], $5::text[], $6::text[], $7::text[], $8::text[], "
+        "FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
         "$9::text[], $10::text[], $11::int[], $12::int[], $13::int[], $14::int[], $15::bigint[], $16::float8[]) "
         "AS i(id, status, result, error_code, error, provider, model, prompt_version, taxonomy_version, "
         "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost), l "
         "WHERE t.id = ANY($1::uuid[]) AND t.id = i.id AND l.id = t.id "
-        "RETURNING t.*, i.result AS answer, i.provider, i.model, i.prompt_version, i.taxonomy_version, "
+        "RETURNING t.*, i.result::jsonb AS answer, i.provider, i.model, i.prompt_version, i.taxonomy_version, "
         "i.tokens_in AS call_tokens_in, i.tokens_out AS call_tokens_out, i.latency_ms, i.calls, i.cost), "
         "usage AS (INSERT INTO llm_usage (tenant_id, batch_id, kind, provider, model, "
         "calls, tokens_in, tokens_out, cost_usd, tasks) SELECT d.tenant_id, d.batch_id, d.kind, "
