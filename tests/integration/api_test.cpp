@@ -422,6 +422,8 @@ TEST_F(Api, ConcurrentSingleJobsAreAcceptedOnceEachAcrossTenants) {
   for (const auto& [id, list] : answers) accepted.push_back(list.front().first);
   std::sort(accepted.begin(), accepted.end());
   EXPECT_EQ(queued, accepted) << "each accepted task published once";
+  // Every group's outbox row went with its tasks' commit and is gone once confirmed.
+  EXPECT_TRUE(eventually([&] { return s.sql_count("SELECT count(*) FROM outbox") == 0; }));
 }
 
 }  // namespace

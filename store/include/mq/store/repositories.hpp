@@ -98,9 +98,10 @@ struct enqueued_group {
   std::string outbox_id;
 };
 
-/// Queues tasks for many requests (of any tenants) in one transaction: the group commit
-/// behind single-job ingress. A subject with an unfinished task of the kind gets that
-/// task back instead of a new one.
+/// Queues tasks for many requests (of any tenants), each round in one statement that
+/// commits the tasks with their outbox group: the group commit behind single-job ingress.
+/// A subject with an unfinished task of the kind gets that task back instead of a new one;
+/// each request has its own outcome.
 result<enqueued_group> enqueue_tasks(pg_session& s, std::string_view kind,
                                      const std::vector<enqueue_request>& requests);
 
