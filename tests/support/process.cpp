@@ -42,6 +42,9 @@ process::process(std::string binary, std::map<std::string, std::string> env, std
     }
     int null = open("/dev/null", O_RDONLY);
     if (null >= 0) dup2(null, 0);
+    // Nothing else of the test process goes along: a listening socket of a stub would
+    // stay open in the child (and the child would seem to listen on its port).
+    close_range(3, ~0U, 0);
     // Start with no signals blocked, whatever the test runner did.
     sigset_t none;
     sigemptyset(&none);

@@ -2,17 +2,18 @@
 
 #include <gtest/gtest.h>
 #include <hiredis/hiredis.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <sys/wait.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "mq/core/ids.hpp"
@@ -23,18 +24,34 @@
 namespace mq::test {
 namespace {
 
-int free_port() {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  int port = ntohs(addr.sin_port);
-  close(fd);
-  return port;
+/// The inodes of the sockets among process `pid`'s descriptors ("self": this process).
+std::set<std::string> socket_inodes(const std::string& pid) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (const auto& fd : std::filesystem::directory_iterator("/proc/" + pid + "/fd", ec)) {
+    auto target = std::filesystem::read_symlink(fd.path(), ec).string();
+    if (!ec && target.rfind("socket:[", 0) == 0) out.insert(target.substr(8, target.size() - 9));
+  }
+  return out;
+}
+
+/// The TCP port process `pid` listens on, or 0 while it listens on none: a listening
+/// socket of /proc/<pid>/net/tcp whose inode is one of the process's descriptors. Sockets
+/// this process holds too are left out: until the child has exec'd, its descriptors are
+/// copies of ours (a stub's listening socket among them).
+int listening_port(pid_t pid) {
+  auto inodes = socket_inodes(std::to_string(pid));
+  for (const auto& ours : socket_inodes("self")) inodes.erase(ours);
+  std::ifstream tcp("/proc/" + std::to_string(pid) + "/net/tcp");
+  std::string line;
+  std::getline(tcp, line);  // the header
+  while (std::getline(tcp, line)) {
+    std::istringstream in(line);
+    std::string slot, local, remote, state, queues, timer, retransmits, uid, timeout, inode;
+    in >> slot >> local >> remote >> state >> queues >> timer >> retransmits >> uid >> timeout >> inode;
+    if (state == "0A" && inodes.count(inode)) return std::stoi(local.substr(local.find(':') + 1), nullptr, 16);
+  }
+  return 0;
 }
 
 config::app_config base_config(const std::map<std::string, std::string>& overrides) {
@@ -95,7 +112,9 @@ stack::stack(stack_options o) {
       {"MQ_POSTGRES_SCHEMA", id_},
       {"MQ_AMQP_PREFIX", id_},
       {"MQ_REDIS_KEY_PREFIX", id_ + ":"},
-      {"MQ_HTTP_PORT", std::to_string(free_port())},
+      // The API binds a port the kernel picks, read back from its socket (no other
+      // process can take it between a choice and the bind, as with a port picked here).
+      {"MQ_HTTP_PORT", "0"},
       {"MQ_LLM_PROVIDER", o.llm_provider},
       {"MQ_LOG_LEVEL", "debug"},
       {"MQ_API_PG_CONNECTIONS", "2"},
@@ -117,6 +136,15 @@ stack::stack(stack_options o) {
   cfg_ = base_config(env_);
   log_dir_ = build_dir() + "/test-logs";
   std::filesystem::create_directories(log_dir_);
+  try {
+    start(o);
+  } catch (...) {
+    tear_down();  // a stack that did not come up leaves no schema, queues or processes
+    throw;
+  }
+}
+
+void stack::start(const stack_options& o) {
   {
     store::pg_session pg(cfg_.postgres.conninfo());
     auto st = pg.migrate(cfg_.postgres.schema);
@@ -126,6 +154,11 @@ stack::stack(stack_options o) {
   if (auto st = amqp_->open(); !st) throw std::runtime_error("amqp: " + st.err().internal);
   if (o.api) {
     api_ = std::make_unique<process>(build_dir() + "/api/mq-api", env_, log_dir_ + "/" + id_ + "-api.log");
+    for (int i = 0; i < 500 && api_port_ == 0 && api_->running(); ++i) {
+      api_port_ = listening_port(api_->pid());
+      if (api_port_ == 0) std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+    if (api_port_ == 0) throw std::runtime_error("mq-api did not listen:\n" + api_->log());
     bool ready = false;
     for (int i = 0; i < 200 && !ready; ++i) {
       try {
@@ -134,13 +167,15 @@ stack::stack(stack_options o) {
       }
       if (!ready) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
-    if (!ready) throw std::runtime_error("mq-api did not become ready:\n" + api_->log());
+    if (!ready) throw std::runtime_error("mq-api did not become ready at " + url("") + ":\n" + api_->log());
   }
   for (int i = 0; i < o.workers; ++i) start_worker();
   if (o.workers > 0) wait_consumers(static_cast<unsigned>(o.workers));
 }
 
-stack::~stack() {
+stack::~stack() { tear_down(); }
+
+void stack::tear_down() {
   if (api_) api_->signal(SIGTERM);
   for (auto& w : workers_) w->signal(SIGTERM);
   if (api_) api_->wait(std::chrono::seconds(10));
@@ -163,7 +198,7 @@ stack::~stack() {
 }
 
 std::string stack::url(const std::string& path) const {
-  return "http://127.0.0.1:" + env_.at("MQ_HTTP_PORT") + path;
+  return "http://127.0.0.1:" + std::to_string(api_port_) + path;
 }
 
 std::string stack::create_tenant(const std::string& name) {

@@ -112,10 +112,15 @@ class stack {
                                      const std::map<std::string, std::string>& extra = {});
 
  private:
+  void start(const stack_options& o);
+  /// Stops the processes and drops the schema, queues and cache keys.
+  void tear_down();
+
   config::app_config cfg_;
   std::string id_;
   std::map<std::string, std::string> env_;
   std::unique_ptr<process> api_;
+  int api_port_ = 0;  ///< Where the API listens (the port the kernel gave it).
   std::vector<std::unique_ptr<process>> workers_;
   std::string log_dir_;
   std::unique_ptr<queues::connection> amqp_;
