@@ -4,6 +4,7 @@ Benchmarks run against the real services that `scripts/dev up` (or `scripts/dev
 services`) started, each scenario in a Postgres schema, queue prefix and key prefix of
 its own, removed afterwards.
 """
+import errno
 import json
 import os
 import platform
@@ -235,16 +236,25 @@ class CpuGroup:
             f.write(str(pid))
 
     def close(self):
-        """Moves every process back to the root group and removes the group."""
-        with open(os.path.join(self.dir, "cgroup.procs")) as f:
-            left = f.read().split()
-        for pid in left:
+        """Moves every process back to the root group and removes the group. A process
+        may fork into the group meanwhile (Postgres starts a backend per connection and
+        autovacuum workers), so it moves and tries again until the group is empty."""
+        for attempt in range(100):
+            with open(os.path.join(self.dir, "cgroup.procs")) as f:
+                left = f.read().split()
+            for pid in left:
+                try:
+                    with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
+                        f.write(pid)
+                except OSError:
+                    pass  # gone meanwhile
             try:
-                with open(os.path.join(self.root, "cgroup.procs"), "w") as f:
-                    f.write(pid)
-            except OSError:
-                pass  # gone meanwhile
-        os.rmdir(self.dir)
+                os.rmdir(self.dir)
+                return
+            except OSError as e:
+                if e.errno != errno.EBUSY or attempt == 99:
+                    raise
+                time.sleep(0.05)  # a fork still joining the group
 
 
 class Stack:
