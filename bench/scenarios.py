@@ -94,10 +94,12 @@ def end_to_end(latency_ms, jobs, replicas, settings, poll_rate=None, poll_durati
             row["batch_cpu_share"] = batch_share
         return row
     finally:
-        if group:
-            group.close()
-        stack.stop()
-        stub.stop()
+        try:
+            if group:
+                group.close()
+        finally:  # the stack stops even when the group cannot be removed
+            stack.stop()
+            stub.stop()
 
 
 def polling_alone(rate, jobs, settings, duration=3.0):
