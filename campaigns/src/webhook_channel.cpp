@@ -4,7 +4,7 @@
 #include "mq/config/config.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/json.hpp"
-#include "mq/llm/curl_engine.hpp"
+#include "mq/llm/http_engine.hpp"
 
 namespace mq::campaigns {
 namespace {
@@ -61,7 +61,7 @@ class webhook_channel final : public channel {
 
  private:
   config::campaigns_config cfg_;
-  llm::curl_engine engine_;
+  llm::http_engine engine_;
 };
 
 }  // namespace

@@ -202,6 +202,7 @@ std::vector<field> bind(app_config& c) {
       .str("model", c.llm.model)
       .secret("api_key", c.llm.api_key)
       .str("response_format", c.llm.response_format, {"json_schema", "json_object", "prompt"})
+      .str("http_client", c.llm.http_client, {"auto", "curl"})
       .number("temperature", c.llm.temperature, 0, 2)
       .integer("max_tokens", c.llm.max_tokens, 16, 1000000)
       .integer("max_attempts", c.llm.max_attempts, 1, 100)

@@ -7,7 +7,7 @@
 #include "mq/core/json.hpp"
 #include "mq/core/time.hpp"
 #include "mq/llm/client.hpp"
-#include "mq/llm/curl_engine.hpp"
+#include "mq/llm/http_engine.hpp"
 #include "mq/llm/offline.hpp"
 #include "mq/schemas/validator.hpp"
 
@@ -47,7 +47,8 @@ error transport_error(const error& e) {
 
 class openai_client final : public llm_client {
  public:
-  explicit openai_client(const config::llm_config& cfg) : cfg_(cfg) {
+  explicit openai_client(const config::llm_config& cfg)
+      : cfg_(cfg), engine_(cfg.http_client == "curl" ? http_engine::transport::curl_only : http_engine::transport::automatic) {
     base_ = cfg.base_url;
     while (!base_.empty() && base_.back() == '/') base_.pop_back();
   }
@@ -180,7 +181,7 @@ class openai_client final : public llm_client {
 
   config::llm_config cfg_;
   std::string base_;
-  curl_engine engine_;
+  http_engine engine_;
 };
 
 }  // namespace

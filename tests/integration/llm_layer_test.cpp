@@ -374,6 +374,18 @@ TEST_F(LlmLayer, TheAnswersShapeIsAskedForAsConfigured) {
   }
 }
 
+TEST_F(LlmLayer, EitherHttpClientCarriesTheCallsAsConfigured) {
+  for (std::string client : {"auto", "curl"}) {
+    llm_stub llm;
+    stack s(openai(llm, {{"MQ_LLM_HTTP_CLIENT", client}}));
+    auto key = s.create_tenant("acme");
+    EXPECT_EQ(status_of(classify_one(s, key)), "succeeded") << client;
+    // libcurl adds "Accept: */*"; the worker's own HTTP/1.1 pool (auto, for a provider at
+    // 127.0.0.1) sends only the headers the client sets.
+    EXPECT_EQ(llm.requests().at(0).header("accept").empty(), client == "auto") << client;
+  }
+}
+
 // ---------------------------------------------------------------- rate limits
 
 TEST_F(LlmLayer, RequestLimitsAreSharedByAllReplicas) {

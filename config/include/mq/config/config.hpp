@@ -135,6 +135,7 @@ struct llm_config {
   std::string model;
   std::string api_key;          ///< Secret: MQ_LLM_API_KEY only.
   std::string response_format;  ///< "json_schema", "json_object" or "prompt".
+  std::string http_client;      ///< "auto" (plain HTTP/1.1 where it can) or "curl" (libcurl for all).
   double temperature = 0;
   int max_tokens = 0;
   int max_attempts = 0;

@@ -47,21 +47,30 @@ struct http_reply {
 /// nullopt when absent or unreadable.
 std::optional<std::chrono::milliseconds> parse_retry_after(const std::string& value);
 
-/// Many HTTP calls in flight on one thread through libcurl's multi socket interface (epoll): no
-/// thread per call. Connections are kept alive and reused; HTTP/2 is multiplexed where
-/// the server offers it. Calls are spread over 16 connection pools (a call goes to the
-/// one running fewest), so libcurl's search for a free connection walks a sixteenth of
-/// them; calls made one at a time keep to one pool and one connection. Connect and total timeouts are curl's; first-byte and idle
-/// timeouts are enforced by the engine, which scans its transfers every 25 ms at most.
-/// Callbacks run on the engine thread and must not block.
-class curl_engine {
+/// Many HTTP calls in flight on one thread over epoll: no thread per call. Two pools share
+/// that thread:
+/// - `http://` URLs whose host is an IP address or "localhost" (local vLLM, Ollama, the
+///   stub, webhooks on a private network) go through http1_pool: HTTP/1.1 over kept-alive
+///   connections, one send and one receive per call;
+/// - everything else (https, host names, proxies) goes through libcurl's multi socket
+///   interface, where HTTP/2 is multiplexed when the server offers it. Its calls are spread
+///   over 16 connection pools (a call goes to the one running fewest), so libcurl's search
+///   for a free connection walks a sixteenth of them; calls made one at a time keep to one
+///   pool and one connection.
+/// libcurl takes every call when a proxy is set (http_proxy, all_proxy) or when the
+/// engine is built with transport::curl_only (llm.http_client: curl).
+/// Connect and total timeouts hold in both; first-byte and idle timeouts are scanned every
+/// 25 ms at most. Callbacks run on the engine thread and must not block.
+class http_engine {
  public:
   using callback = std::function<void(http_reply)>;
 
-  curl_engine();
-  ~curl_engine();
-  curl_engine(const curl_engine&) = delete;
-  curl_engine& operator=(const curl_engine&) = delete;
+  enum class transport { automatic, curl_only };
+
+  explicit http_engine(transport how = transport::automatic);
+  ~http_engine();
+  http_engine(const http_engine&) = delete;
+  http_engine& operator=(const http_engine&) = delete;
 
   /// Queues a call. Never blocks; thread-safe.
   void submit(http_call call, callback done);

@@ -1,4 +1,4 @@
-#include "mq/llm/curl_engine.hpp"
+#include "mq/llm/http_engine.hpp"
 
 #include <curl/curl.h>
 #include <sys/epoll.h>
@@ -9,41 +9,27 @@
 #include <atomic>
 #include <cctype>
 #include <cstdint>
+#include <cstdlib>
 #include <deque>
 #include <mutex>
 #include <thread>
 #include <unordered_set>
 #include <vector>
 
+#include "http1_pool.hpp"
 #include "mq/core/http_server.hpp"
 #include "mq/core/time.hpp"
+#include "transfer.hpp"
 
 namespace mq::llm {
 namespace {
 
-using clock_type = std::chrono::steady_clock;
-
-struct transfer {
-  http_call call;
-  curl_engine::callback done;
-  http_reply reply;
-  std::shared_ptr<curl_slist> headers;  // shared by transfers with the same headers
-  clock_type::time_point started;
-  clock_type::time_point last_byte;
-  std::uint32_t shard = 0;  // the multi handle running it
-  bool got_byte = false;
-  bool too_large = false;
-};
-
-void saw_bytes(transfer* t) {
-  t->got_byte = true;
-  t->last_byte = clock_type::now();
-}
+using clock_type = engine_clock;
 
 size_t on_body(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
   size_t bytes = size * n;
-  saw_bytes(t);
+  t->saw_bytes();
   if (t->reply.body.size() + bytes > t->call.max_response_bytes) {
     t->too_large = true;
     return 0;  // aborts the transfer
@@ -54,7 +40,7 @@ size_t on_body(char* data, size_t size, size_t n, void* user) {
 
 size_t on_header(char* data, size_t size, size_t n, void* user) {
   auto* t = static_cast<transfer*>(user);
-  saw_bytes(t);
+  t->saw_bytes();
   std::string_view line(data, size * n);
   std::string name, value;
   if (http::split_header_line(line, name, value)) {
@@ -79,7 +65,7 @@ struct global_init {
 // Transfers are spread over several multi handles, each with its own connection pool:
 // to start a transfer, libcurl walks every connection of its pool to the same host, so
 // one pool of 2,000 connections costs each call tens of thousands of instructions.
-struct curl_engine::impl {
+struct http_engine::impl {
   static constexpr std::uint32_t shard_count = 16;
   static constexpr std::uint64_t wake_key = ~std::uint64_t{0};
 
@@ -106,6 +92,8 @@ struct curl_engine::impl {
   std::vector<std::string> last_headers;
   std::shared_ptr<curl_slist> last_list;
   clock_type::time_point last_scan{};
+  bool plain_http = true;              // http1_pool takes the URLs it can
+  std::unique_ptr<http1_pool> plain;  // engine thread only
   std::thread thread;
 
   /// epoll's key for a socket: its shard in the high half, the descriptor in the low.
@@ -169,6 +157,8 @@ struct curl_engine::impl {
   }
 
   void start(std::unique_ptr<transfer> t) {
+    t->started = clock_type::now();
+    if (plain_http && !(t = plain->start(std::move(t)))) return;
     CURL* easy = easy_handle();
     const auto& c = t->call;
     curl_easy_setopt(easy, CURLOPT_URL, c.url.c_str());
@@ -188,22 +178,12 @@ struct curl_engine::impl {
     curl_easy_setopt(easy, CURLOPT_WRITEDATA, t.get());
     curl_easy_setopt(easy, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(easy, CURLOPT_HEADERDATA, t.get());
-    t->started = clock_type::now();
     auto& sh = least_busy();
     t->shard = sh.index;
     ++sh.running;
     curl_easy_setopt(easy, CURLOPT_PRIVATE, t.release());
     curl_multi_add_handle(sh.multi, easy);
     active.insert(easy);
-  }
-
-  /// Why a transfer must be aborted now, or "" (first-byte and idle timeouts).
-  static std::string overdue(const transfer& t, clock_type::time_point now) {
-    if (!t.got_byte && now - t.started > t.call.first_byte_timeout)
-      return "no answer within " + std::to_string(t.call.first_byte_timeout.count()) + " ms";
-    if (t.got_byte && now - t.last_byte > t.call.idle_timeout)
-      return "answer stalled for " + std::to_string(t.call.idle_timeout.count()) + " ms";
-    return {};
   }
 
   void abort_overdue() {
@@ -214,10 +194,11 @@ struct curl_engine::impl {
     for (CURL* easy : active) {
       transfer* t = nullptr;
       curl_easy_getinfo(easy, CURLINFO_PRIVATE, &t);
-      auto why = overdue(*t, now);
+      auto why = t->overdue(now);
       if (!why.empty()) late.emplace_back(easy, std::move(why));
     }
     for (auto& [easy, why] : late) finish(easy, CURLE_OPERATION_TIMEDOUT, false, why);
+    plain->scan(now);
   }
 
   void finish(CURL* easy, CURLcode code, bool aborted = false, const std::string& timeout_why = {}) {
@@ -243,6 +224,11 @@ struct curl_engine::impl {
     } else if (code != CURLE_OK) {
       t->reply.err = make_error(errc::network, "connection failed", curl_easy_strerror(code));
     }
+    deliver(std::move(t));
+  }
+
+  /// Answers a finished call's caller.
+  void deliver(std::unique_ptr<transfer> t) {
     --count;
     if (t->done) t->done(std::move(t->reply));
   }
@@ -275,7 +261,7 @@ struct curl_engine::impl {
   /// Milliseconds epoll may sleep: until curl's timer, and at most 25 ms while calls run
   /// (the first-byte and idle deadlines are scanned on wake-up).
   int wait_ms() const {
-    long wait = active.empty() ? 1000 : 25;
+    long wait = active.empty() && !plain->busy() ? 1000 : 25;
     auto now = clock_type::now();
     for (const auto& sh : shards) {
       long left = timer_left(sh, now);
@@ -291,6 +277,10 @@ struct curl_engine::impl {
       int n = epoll_wait(epfd, events.data(), static_cast<int>(events.size()), wait_ms());
       for (int i = 0; i < n; ++i) {
         const std::uint64_t key = events[i].data.u64;
+        if ((key & ~std::uint64_t{0xffffffffu}) == http1_pool::tag) {
+          plain->on_event(key, events[i].events);
+          continue;
+        }
         if (key == wake_key) {
           std::uint64_t ignored;
           auto rc = read(wakefd, &ignored, sizeof ignored);
@@ -317,6 +307,7 @@ struct curl_engine::impl {
     // Abort whatever is left: in flight, then not yet started.
     auto left = active;
     for (CURL* easy : left) finish(easy, CURLE_ABORTED_BY_CALLBACK, true);
+    plain->abort_all();
     std::deque<std::unique_ptr<transfer>> fresh;
     {
       std::lock_guard<std::mutex> lock(mu);
@@ -337,9 +328,21 @@ struct curl_engine::impl {
   }
 };
 
-curl_engine::curl_engine() : impl_(std::make_unique<impl>()) {
+namespace {
+
+/// Whether libcurl would send plain http calls through a proxy: then it takes them all.
+bool proxy_configured() {
+  for (const char* name : {"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY"})
+    if (const char* v = std::getenv(name); v && *v) return true;
+  return false;
+}
+
+}  // namespace
+
+http_engine::http_engine(transport how) : impl_(std::make_unique<impl>()) {
   static global_init once;
   auto& d = *impl_;
+  d.plain_http = how == transport::automatic && !proxy_configured();
   for (std::uint32_t i = 0; i < impl::shard_count; ++i) {
     auto& sh = d.shards[i];
     sh.owner = &d;
@@ -358,10 +361,11 @@ curl_engine::curl_engine() : impl_(std::make_unique<impl>()) {
   ev.events = EPOLLIN;
   ev.data.u64 = impl::wake_key;
   epoll_ctl(d.epfd, EPOLL_CTL_ADD, d.wakefd, &ev);
+  d.plain = std::make_unique<http1_pool>(d.epfd, [&d](std::unique_ptr<transfer> t) { d.deliver(std::move(t)); });
   d.thread = std::thread([this] { impl_->run(); });
 }
 
-curl_engine::~curl_engine() {
+http_engine::~http_engine() {
   stop();
   for (CURL* e : impl_->spare) curl_easy_cleanup(e);
   for (auto& sh : impl_->shards) curl_multi_cleanup(sh.multi);
@@ -369,7 +373,7 @@ curl_engine::~curl_engine() {
   close(impl_->wakefd);
 }
 
-void curl_engine::submit(http_call call, callback done) {
+void http_engine::submit(http_call call, callback done) {
   auto t = std::make_unique<transfer>();
   t->call = std::move(call);
   t->done = std::move(done);
@@ -389,9 +393,9 @@ void curl_engine::submit(http_call call, callback done) {
   if (was_empty) impl_->wake();  // otherwise a wake-up is already pending
 }
 
-std::size_t curl_engine::in_flight() const { return impl_->count; }
+std::size_t http_engine::in_flight() const { return impl_->count; }
 
-void curl_engine::stop() {
+void http_engine::stop() {
   {
     std::lock_guard<std::mutex> lock(impl_->mu);
     if (impl_->stopping && !impl_->thread.joinable()) return;
