@@ -5,6 +5,11 @@
 #include <array>
 #include <cstring>
 
+#include "mq/core/scan.hpp"
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 namespace mq::json {
 
 namespace {
@@ -26,6 +31,28 @@ constexpr std::array<unsigned char, 256> scan_classes() {
   return c;
 }
 
+/// The offset of the first byte at or after `i` that the depth scan must look at
+/// outside strings: a quote, backslash, bracket or brace; `n` if none.
+std::size_t next_special(const unsigned char* s, std::size_t i, std::size_t n) {
+  static constexpr auto classes = scan_classes();
+#if defined(__SSE2__)
+  // Sixteen bytes at a time. OR-ing 0x20 folds '[' onto '{' and ']' onto '}' (and
+  // nothing else onto them), so two comparisons find all four.
+  const __m128i quote_v = _mm_set1_epi8('"'), backslash_v = _mm_set1_epi8('\\');
+  const __m128i fold = _mm_set1_epi8(0x20), brace_open = _mm_set1_epi8('{'), brace_close = _mm_set1_epi8('}');
+  for (; i + 16 <= n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s + i));
+    const __m128i folded = _mm_or_si128(v, fold);
+    const __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote_v), _mm_cmpeq_epi8(v, backslash_v)),
+                                     _mm_or_si128(_mm_cmpeq_epi8(folded, brace_open), _mm_cmpeq_epi8(folded, brace_close)));
+    if (const unsigned bits = static_cast<unsigned>(_mm_movemask_epi8(hit)); bits != 0)
+      return i + static_cast<std::size_t>(__builtin_ctz(bits));
+  }
+#endif
+  while (i < n && classes[s[i]] == plain) ++i;
+  return i;
+}
+
 /// The offset at which `text` nests deeper than max_depth, outside strings; or -1.
 long too_deep_at(std::string_view text) {
   static constexpr auto classes = scan_classes();
@@ -34,12 +61,13 @@ long too_deep_at(std::string_view text) {
   int depth = 0;
   std::size_t i = 0;
   for (;;) {
-    while (i < n && classes[s[i]] == plain) ++i;
+    i = next_special(s, i, n);
     if (i >= n) return -1;
     switch (classes[s[i++]]) {
       case quote:  // a string: skip to its closing quote, stepping over escapes
         for (;;) {
-          while (i < n && classes[s[i]] != quote && classes[s[i]] != backslash) ++i;
+          i = static_cast<std::size_t>(
+              reinterpret_cast<const unsigned char*>(find_quote_or_backslash(text.data() + i, text.data() + n)) - s);
           if (i >= n) return -1;  // unterminated: the parser says so
           if (classes[s[i++]] == quote) break;
           ++i;  // the escaped character
@@ -207,10 +235,80 @@ std::optional<double> get_double(const rapidjson::Value& obj, const char* key) {
   return it->value.GetDouble();
 }
 
+namespace {
+
+/// What a byte becomes inside a JSON string: 0 as it is, 'u' as \u00XX, else \ and it.
+constexpr std::array<char, 256> escapes() {
+  std::array<char, 256> e{};
+  for (int c = 0; c < 0x20; ++c) e[c] = 'u';
+  e['\b'] = 'b';
+  e['\t'] = 't';
+  e['\n'] = 'n';
+  e['\f'] = 'f';
+  e['\r'] = 'r';
+  e['"'] = '"';
+  e['\\'] = '\\';
+  return e;
+}
+
+constexpr auto escape_of = escapes();
+
+/// The first byte at or after `p` that must be escaped, or `end`.
+const char* next_escape(const char* p, const char* end) {
+#if defined(__SSE2__)
+  const __m128i quote_v = _mm_set1_epi8('"'), backslash_v = _mm_set1_epi8('\\'), control = _mm_set1_epi8(0x1f);
+  for (; end - p >= 16; p += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+    // v <= 0x1f unsigned: max(v, 0x1f) is 0x1f exactly then.
+    const __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(_mm_max_epu8(v, control), control),
+                                     _mm_or_si128(_mm_cmpeq_epi8(v, quote_v), _mm_cmpeq_epi8(v, backslash_v)));
+    if (const unsigned bits = static_cast<unsigned>(_mm_movemask_epi8(hit)); bits != 0)
+      return p + __builtin_ctz(bits);
+  }
+#endif
+  while (p < end && escape_of[static_cast<unsigned char>(*p)] == 0) ++p;
+  return p;
+}
+
+/// Appends to a std::string or a RapidJSON buffer.
+void put(std::string& out, const char* p, std::size_t n) { out.append(p, n); }
+void put(rapidjson::StringBuffer& out, const char* p, std::size_t n) {
+  if (n) std::memcpy(out.Push(n), p, n);
+}
+
+template <class Out>
+void quoted_into(Out& out, std::string_view s) {
+  static constexpr char hex[] = "0123456789ABCDEF";
+  const char* p = s.data();
+  const char* const end = p + s.size();
+  put(out, "\"", 1);
+  for (;;) {
+    const char* q = next_escape(p, end);
+    put(out, p, static_cast<std::size_t>(q - p));
+    if (q == end) break;
+    const auto c = static_cast<unsigned char>(*q);
+    if (escape_of[c] == 'u') {
+      const char seq[] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 0xf]};
+      put(out, seq, sizeof seq);
+    } else {
+      const char seq[] = {'\\', escape_of[c]};
+      put(out, seq, sizeof seq);
+    }
+    p = q + 1;
+  }
+  put(out, "\"", 1);
+}
+
+}  // namespace
+
+void append_quoted(std::string& out, std::string_view s) { quoted_into(out, s); }
+void append_quoted(rapidjson::StringBuffer& out, std::string_view s) { quoted_into(out, s); }
+
 std::string quote(std::string_view s) {
-  writer w;
-  w.value(s);
-  return w.take();
+  std::string out;
+  out.reserve(s.size() + 18);
+  append_quoted(out, s);
+  return out;
 }
 
 }  // namespace mq::json

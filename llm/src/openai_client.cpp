@@ -115,16 +115,22 @@ class openai_client final : public llm_client {
   std::string chat_body(const chat_request& req) const {
     std::string body;
     body.reserve(8192);
-    body += "{\"model\":" + json::quote(cfg_.model) + ",\"messages\":[";
+    body += "{\"model\":";
+    json::append_quoted(body, cfg_.model);
+    body += ",\"messages\":[";
     bool first = true;
     for (const auto& m : req.messages) {
       if (!first) body += ',';
       first = false;
       if (m.role == "system") {
-        body += system_message(m.content);
+        append_system_message(body, m.content);
         continue;
       }
-      body += "{\"role\":" + json::quote(m.role) + ",\"content\":" + json::quote(m.content) + "}";
+      body += "{\"role\":";
+      json::append_quoted(body, m.role);
+      body += ",\"content\":";
+      json::append_quoted(body, m.content);
+      body += '}';
     }
     json::writer numbers;
     numbers.begin_object();
@@ -161,18 +167,19 @@ class openai_client final : public llm_client {
     return schema_cache_.emplace(name, json::stringify(copy)).first->second;
   }
 
-  /// A system message serialized once per distinct content (prompts are constants).
-  std::string system_message(const std::string& content) const {
+  /// Appends a system message, serialized once per distinct content (prompts are
+  /// constants).
+  void append_system_message(std::string& body, const std::string& content) const {
     std::lock_guard<std::mutex> lock(schema_mu_);
     auto it = system_cache_.find(content);
-    if (it != system_cache_.end()) return it->second;
-    if (system_cache_.size() > 64) system_cache_.clear();
-    json::writer w;
-    w.begin_object();
-    w.kv("role", "system");
-    w.kv("content", content);
-    w.end_object();
-    return system_cache_.emplace(content, w.take()).first->second;
+    if (it == system_cache_.end()) {
+      if (system_cache_.size() > 64) system_cache_.clear();
+      std::string m = "{\"role\":\"system\",\"content\":";
+      json::append_quoted(m, content);
+      m += '}';
+      it = system_cache_.emplace(content, std::move(m)).first;
+    }
+    body += it->second;
   }
 
   mutable std::mutex schema_mu_;

@@ -99,7 +99,8 @@ result<std::string> validate_answer(const std::string& schema_name, const std::s
     auto end = text.rfind("```");
     if (start != std::string::npos && end > start) text = text.substr(start + 1, end - start - 1);
   }
-  auto doc = json::parse(text);
+  std::string scratch(text);  // parsed in place: strings are not copied out one by one
+  auto doc = json::parse_in_place(scratch);
   if (!doc) return make_error(errc::llm_invalid_output, "answer is not JSON: " + doc.err().message);
   if (auto bad = schemas::validate(schema_name, *doc))
     return make_error(errc::llm_invalid_output, "answer violates the schema: " + bad->message);

@@ -1,5 +1,6 @@
 #include "mq/store/pg_session.hpp"
 
+#include "mq/core/scan.hpp"
 #include "mq/schemas/files.hpp"
 #include "pg_internal.hpp"
 
@@ -80,15 +81,16 @@ namespace {
 /// copied whole.
 void append_element(std::string& out, const std::string& v) {
   out.push_back('"');
-  std::size_t run = 0;
-  for (std::size_t i = 0; i < v.size(); ++i) {
-    const char ch = v[i];
-    if (ch != '"' && ch != '\\') continue;
-    out.append(v, run, i - run);
-    out.push_back('\\');
-    run = i;  // the special character itself starts the next run
+  const char* p = v.data();
+  const char* const end = p + v.size();
+  for (;;) {
+    const char* q = find_quote_or_backslash(p, end);
+    out.append(p, static_cast<std::size_t>(q - p));
+    if (q == end) break;
+    const char escaped[] = {'\\', *q};
+    out.append(escaped, 2);
+    p = q + 1;
   }
-  out.append(v, run, std::string::npos);
   out.push_back('"');
 }
 

@@ -1,5 +1,7 @@
 #include <algorithm>
+#include <charconv>
 #include <cstring>
+#include <string_view>
 #include <hiredis/hiredis.h>
 
 #include "mq/config/config.hpp"
@@ -9,6 +11,18 @@
 
 namespace mq::store {
 namespace {
+
+/// Appends one RESP bulk string ($<length>, the bytes).
+void append_bulk(std::string& out, std::string_view s) {
+  char digits[24];
+  auto [end, ec] = std::to_chars(digits, digits + sizeof digits, s.size());
+  (void)ec;
+  out += '$';
+  out.append(digits, static_cast<std::size_t>(end - digits));
+  out += "\r\n";
+  out.append(s);
+  out += "\r\n";
+}
 
 struct reply_deleter {
   void operator()(redisReply* r) const { freeReplyObject(r); }
@@ -33,12 +47,22 @@ class redis_cache final : public result_cache {
   status put(const std::vector<entry>& entries) override {
     if (entries.empty()) return ok_status();
     if (auto st = connect(); !st) return st;
+    // The commands in the protocol's own form, built in one buffer: hiredis formats
+    // each argument with a printf-like routine otherwise.
+    std::string commands;
+    std::size_t bytes = 0;
+    for (const auto& e : entries) bytes += e.key.size() + e.value.size() + 64;
+    commands.reserve(bytes);
     for (const auto& e : entries) {
-      const std::string& ttl = e.mode == write_mode::final ? ttl_ : progress_ttl_;
-      const char* argv[] = {"SET", e.key.c_str(), e.value.c_str(), "EX", ttl.c_str(), "NX"};
-      size_t lens[] = {3, e.key.size(), e.value.size(), 2, ttl.size(), 2};
-      redisAppendCommandArgv(ctx_, e.mode == write_mode::first ? 6 : 5, argv, lens);
+      const bool first = e.mode == write_mode::first;
+      commands += first ? "*6\r\n$3\r\nSET\r\n" : "*5\r\n$3\r\nSET\r\n";
+      append_bulk(commands, e.key);
+      append_bulk(commands, e.value);
+      commands += "$2\r\nEX\r\n";
+      append_bulk(commands, e.mode == write_mode::final ? ttl_ : progress_ttl_);
+      if (first) commands += "$2\r\nNX\r\n";
     }
+    redisAppendFormattedCommand(ctx_, commands.data(), commands.size());
     for (std::size_t i = 0; i < entries.size(); ++i) {
       auto r = read_reply();
       if (!r) return r.err();

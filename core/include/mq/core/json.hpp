@@ -5,6 +5,7 @@
 #include <rapidjson/writer.h>
 
 #include <cstdint>
+#include <cstring>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -12,6 +13,11 @@
 #include "mq/core/error.hpp"
 
 namespace mq::json {
+
+/// Appends `s` as a JSON string literal, quotes included, escaped as RapidJSON's writer
+/// does ('"', '\\', control characters; other bytes as they are), sixteen bytes at a time.
+void append_quoted(std::string& out, std::string_view s);
+void append_quoted(rapidjson::StringBuffer& out, std::string_view s);
 
 /// Streaming JSON writer over RapidJSON with terse key/value helpers.
 /// Not thread-safe; build one per message.
@@ -28,7 +34,8 @@ class writer {
   void key(std::string_view k) { w_.Key(k.data(), static_cast<rapidjson::SizeType>(k.size())); }
 
   void value(std::string_view v) {
-    w_.String(v.data(), static_cast<rapidjson::SizeType>(v.size()));
+    w_.RawValue("", 0, rapidjson::kStringType);  // the separator; the string follows
+    append_quoted(buf_, v);
   }
   void value(const std::string& v) { value(std::string_view(v)); }
   void value(const char* v) { value(std::string_view(v)); }
@@ -51,9 +58,12 @@ class writer {
   }
   void null() { w_.Null(); }
 
-  /// Writes already-serialized JSON as the next value (trusted input only).
+  /// Writes already-serialized JSON as the next value (trusted input only). The writer
+  /// places the separator; the bytes are copied at once (RapidJSON copies raw values
+  /// byte by byte).
   void raw(std::string_view json) {
-    w_.RawValue(json.data(), json.size(), rapidjson::kObjectType);
+    w_.RawValue(json.data(), 0, rapidjson::kObjectType);
+    std::memcpy(buf_.Push(json.size()), json.data(), json.size());
   }
 
   template <class T>
