@@ -167,30 +167,31 @@ llm::http_reply one_call(llm::http_engine& engine, const std::string& url, std::
   return rs[0];
 }
 
+/// Makes `n` calls one after another; each must answer 200 with `body`.
+void expect_answers(llm::http_engine& engine, const std::string& url, int n, const std::string& body) {
+  for (int i = 0; i < n; ++i) {
+    auto r = one_call(engine, url);
+    ASSERT_FALSE(r.err) << r.err->message;
+    EXPECT_EQ(r.status, 200);
+    EXPECT_EQ(r.body, body);
+  }
+}
+
 TEST(HttpPlainPool, ChunkedAnswersAreJoinedAndTheirConnectionIsKept) {
   raw_http_server server([](int, int) {
     return raw_http_server::answer{"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Thing: A\r\n\r\n"
                                    "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"};
   });
   llm::http_engine engine;
-  for (int i = 0; i < 3; ++i) {
-    auto r = one_call(engine, server.url());
-    ASSERT_FALSE(r.err) << r.err->message;
-    EXPECT_EQ(r.status, 200);
-    EXPECT_EQ(r.body, "hello world");
-    EXPECT_EQ(r.header("x-thing"), "A");
-  }
+  expect_answers(engine, server.url(), 3, "hello world");
+  EXPECT_EQ(one_call(engine, server.url()).header("x-thing"), "A");
   EXPECT_EQ(server.connections(), 1);
 }
 
 TEST(HttpPlainPool, AnAnswerEndedByACloseArrivesWholeAndItsConnectionIsNotReused) {
   raw_http_server server([](int, int) { return raw_http_server::answer{"HTTP/1.1 200 OK\r\n\r\nuntil the end", true}; });
   llm::http_engine engine;
-  for (int i = 0; i < 2; ++i) {
-    auto r = one_call(engine, server.url());
-    ASSERT_FALSE(r.err) << r.err->message;
-    EXPECT_EQ(r.body, "until the end");
-  }
+  expect_answers(engine, server.url(), 2, "until the end");
   EXPECT_EQ(server.connections(), 2);
 }
 
@@ -202,11 +203,7 @@ TEST(HttpPlainPool, AKeptConnectionTheServerDroppedIsTriedOnceMoreOnAFreshOne) {
     return raw_http_server::answer{sized("fine")};
   });
   llm::http_engine engine;
-  for (int i = 0; i < 2; ++i) {
-    auto r = one_call(engine, server.url());
-    ASSERT_FALSE(r.err) << r.err->message;
-    EXPECT_EQ(r.body, "fine");
-  }
+  expect_answers(engine, server.url(), 2, "fine");
   EXPECT_EQ(server.requests(), 3);
   EXPECT_EQ(server.connections(), 2);
 }

@@ -1,5 +1,7 @@
 #include "raw_http_server.hpp"
 
+#include "loopback.hpp"
+
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -31,15 +33,7 @@ bool send_all(int fd, const std::string& bytes) {
 }  // namespace
 
 raw_http_server::raw_http_server(script s) : script_(std::move(s)) {
-  listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) throw std::runtime_error("bind failed");
-  socklen_t len = sizeof addr;
-  getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-  port_ = ntohs(addr.sin_port);
-  listen(listen_fd_, 128);
+  listen_fd_ = listen_on_loopback(128, port_);
   acceptor_ = std::thread([this] {
     for (;;) {
       int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
