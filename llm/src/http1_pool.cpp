@@ -109,8 +109,7 @@ error network(std::string message, int err = 0) {
 struct http1_pool::connection {
   std::uint32_t id = 0;
   int fd = -1;
-  std::string origin;
-  std::shared_ptr<const target> where;  // of the call it runs
+  std::shared_ptr<const target> where;  // of the call it runs or ran last: its origin
   bool connected = false;
   bool reused = false;  // served a call before this one
   bool idle = false;    // on its origin's stack of idle connections
@@ -149,9 +148,8 @@ std::unique_ptr<transfer> http1_pool::start(std::unique_ptr<transfer> t) {
 
 void http1_pool::open(std::unique_ptr<transfer> t, std::shared_ptr<const target> at, bool fresh_only) {
   const target& where = *at;
-  auto finish = [&](std::optional<error> e) {
+  auto finish = [&](error e) {
     t->reply.err = std::move(e);
-    t->reply.latency = std::chrono::duration_cast<std::chrono::milliseconds>(engine_clock::now() - t->started);
     done_(std::move(t));
   };
   for (const auto& h : t->call.headers)
@@ -179,7 +177,6 @@ void http1_pool::open(std::unique_ptr<transfer> t, std::shared_ptr<const target>
     owned->id = next_id_++;
     if (next_id_ == 0) next_id_ = 1;
     owned->fd = fd;
-    owned->origin = where.origin;
     owned->connected = rc == 0;
     epoll_event ev{};
     ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET;
@@ -258,10 +255,10 @@ void http1_pool::on_event(std::uint64_t key, std::uint32_t events) {
     send_request(c);
     if (!conns_.count(id) || c.sent < c.request_size()) return;
   }
-  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) receive(c, events);
+  if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) receive(c);
 }
 
-void http1_pool::receive(connection& c, std::uint32_t) {
+void http1_pool::receive(connection& c) {
   static thread_local std::array<char, read_chunk> scratch;
   for (;;) {
     ssize_t n = recv(c.fd, scratch.data(), scratch.size(), 0);
@@ -292,11 +289,8 @@ void http1_pool::receive(connection& c, std::uint32_t) {
       boost::beast::error_code ec;
       used += c.parser->put(boost::asio::buffer(data.data() + used, data.size() - used), ec);
       if (ec == bhttp::error::need_more) break;
-      if (ec == bhttp::error::body_limit) {
-        c.t->too_large = true;
-        return fail(c, make_error(errc::payload_too_large, "response too large"), false);
-      }
-      if (ec) return fail(c, network("malformed answer", 0), false);
+      if (ec == bhttp::error::body_limit) return fail(c, make_error(errc::payload_too_large, "response too large"), false);
+      if (ec) return fail(c, network("malformed answer"), false);
       if (!c.parser->is_done()) continue;
       const int status = c.parser->get().result_int();
       if (status >= 100 && status < 200 && status != 101) {
@@ -317,7 +311,6 @@ void http1_pool::fail(connection& c, error e, bool may_retry) {
   close(c);
   if (may_retry) return open(std::move(t), std::move(where), true);  // a kept-alive connection the server had dropped
   t->reply.err = std::move(e);
-  t->reply.latency = std::chrono::duration_cast<std::chrono::milliseconds>(engine_clock::now() - t->started);
   done_(std::move(t));
 }
 
@@ -332,8 +325,7 @@ void http1_pool::complete(connection& c, bool keep) {
     const auto value = f.value();
     t->reply.headers.emplace_back(lower(std::string_view(name.data(), name.size())), std::string(value.data(), value.size()));
   }
-  t->reply.latency = std::chrono::duration_cast<std::chrono::milliseconds>(engine_clock::now() - t->started);
-  auto& stack = idle_[c.origin];
+  auto& stack = idle_[c.where->origin];
   if (keep && msg.keep_alive() && stack.size() < max_idle_per_origin) {
     c.parser.reset();
     c.reused = true;
@@ -347,7 +339,7 @@ void http1_pool::complete(connection& c, bool keep) {
 
 void http1_pool::close(connection& c) {
   if (c.idle) {
-    auto& stack = idle_[c.origin];
+    auto& stack = idle_[c.where->origin];
     auto it = std::find(stack.begin(), stack.end(), &c);
     if (it != stack.end()) stack.erase(it);
   }

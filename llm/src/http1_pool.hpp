@@ -46,7 +46,7 @@ class http1_pool {
  private:
   void open(std::unique_ptr<transfer> t, std::shared_ptr<const target> where, bool fresh_only);
   void send_request(connection& c);
-  void receive(connection& c, std::uint32_t events);
+  void receive(connection& c);
   void fail(connection& c, error e, bool may_retry);
   void complete(connection& c, bool keep);
   void close(connection& c);

@@ -212,7 +212,6 @@ struct http_engine::impl {
     curl_easy_getinfo(easy, CURLINFO_RESPONSE_CODE, &t->reply.status);
     curl_easy_reset(easy);
     spare.push_back(easy);
-    t->reply.latency = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t->started);
     if (aborted) {
       t->reply.err = make_error(errc::unavailable, "client stopped");
     } else if (t->too_large) {
@@ -227,8 +226,9 @@ struct http_engine::impl {
     deliver(std::move(t));
   }
 
-  /// Answers a finished call's caller.
+  /// Answers a finished call's caller, whichever pool ran it.
   void deliver(std::unique_ptr<transfer> t) {
+    t->reply.latency = std::chrono::duration_cast<std::chrono::milliseconds>(clock_type::now() - t->started);
     --count;
     if (t->done) t->done(std::move(t->reply));
   }
