@@ -17,6 +17,7 @@ import time
 import benchlib as b
 
 RATE_HZ = 499
+STATEMENTS = 12  # the busiest, in the report
 SAMPLE = re.compile(r"^\s*(.*?)\s+(\d+)\s+[0-9a-f]+\s+(.*?)\s+\((.*)\)\s*$")
 SERVICES = {"postgres": "postgres", "beam.smp": "rabbitmq", "redis-server": "redis"}
 
@@ -33,6 +34,76 @@ def _process_name(pid, named):
             return SERVICES.get(f.read().strip(), "other processes")
     except OSError:
         return "other processes"
+
+
+class Statements:
+    """Postgres's own account of the statements run meanwhile (pg_stat_statements): calls,
+    rows, execution time and WAL of each. Tracking is on only for the sessions of this
+    run's stack (Postgres starts with it off): the suite's other scenarios run without its
+    cost. Turning it on takes the superuser, reached over the socket `scripts/dev bench`
+    names; without it (or without the module loaded) the profile goes without this part
+    and says why."""
+
+    FIELD, RECORD = "\x1f", "\x1e"
+
+    def __init__(self):
+        self.host = os.environ.get("MQ_BENCH_PG_ADMIN_HOST", "")
+        self.why_not = "" if self.host else "MQ_BENCH_PG_ADMIN_HOST is not set (run through scripts/dev bench)"
+
+    def _sql(self, *commands):
+        e = os.environ
+        args = ["psql", "-h", self.host, "-p", e.get("MQ_POSTGRES_PORT", "5432"), "-U", "postgres",
+                "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), "-v", "ON_ERROR_STOP=1", "-qAt", "-F", self.FIELD,
+                "-R", self.RECORD]
+        for c in commands:
+            args += ["-c", c]
+        out = subprocess.run(args, capture_output=True, text=True)
+        if out.returncode != 0:
+            raise RuntimeError(out.stderr.strip())
+        return out.stdout
+
+    def _track(self, on):
+        """For the sessions our processes open from now on (Postgres starts with tracking off)."""
+        role = '"' + os.environ.get("MQ_POSTGRES_USER", "mq").replace('"', '""') + '"'
+        self._sql(f"ALTER ROLE {role} SET pg_stat_statements.track = 'top'" if on else
+                  f"ALTER ROLE {role} RESET pg_stat_statements.track")
+
+    def start(self):
+        if self.why_not:
+            return
+        try:
+            self._track(True)
+            self.reset()
+        except RuntimeError as e:
+            self.why_not = f"pg_stat_statements is not available: {e} (scripts/dev down, then up, loads it)"
+
+    def reset(self):
+        """Forgets what came before: what follows is the measured interval's."""
+        if not self.why_not:
+            self._sql("SELECT pg_stat_statements_reset()")
+
+    def read(self, jobs):
+        if self.why_not:
+            return []
+        user = os.environ.get("MQ_POSTGRES_USER", "mq").replace("'", "''")
+        out = self._sql(
+            "SELECT regexp_replace(query, '\\s+', ' ', 'g'), calls, rows, total_exec_time, wal_bytes "
+            "FROM pg_stat_statements s JOIN pg_roles r ON r.oid = s.userid "
+            f"WHERE r.rolname = '{user}' AND s.dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "ORDER BY total_exec_time DESC")
+        rows = [r.split(self.FIELD) for r in out.split(self.RECORD) if r.strip()]
+        total = sum(float(r[3]) for r in rows) or 1.0
+        return [{"statement": q.strip(), "calls": int(calls), "rows": int(n), "ms": float(ms), "share": float(ms) / total,
+                 "us_per_job": float(ms) * 1000 / jobs, "us_per_row": float(ms) * 1000 / max(int(n), 1),
+                 "wal_bytes_per_row": int(float(wal)) / max(int(n), 1)}
+                for q, calls, n, ms, wal in rows]
+
+    def stop(self):
+        if self.host:
+            try:
+                self._track(False)
+            except RuntimeError:
+                pass  # Postgres is gone; scripts/dev turns tracking off again when it next starts it
 
 
 class PerfUnavailable(RuntimeError):
@@ -70,18 +141,22 @@ def run(jobs, settings):
     stack = b.Stack({**stub.settings(), **settings})
     path = os.path.join(tempfile.mkdtemp(prefix="mq-perf-"), "perf.data")
     perf = None
+    statements = Statements()
+    statements.start()
     try:
         stack.start_api()
         stack.load_meetings(jobs)
         worker = stack.start_worker()
         named = {worker.pid: "mq-worker", stack.api.pid: "mq-api", stub.proc.pid: "mq-llm-stub"}
         perf = _start_perf(path)
+        statements.reset()
         started = time.monotonic()
         body = stack.queue_unclassified()
         stack.wait_all_succeeded(body["batch_id"], jobs)
         seconds = time.monotonic() - started
         perf.send_signal(signal.SIGINT)
         perf.wait(timeout=60)
+        by_statement = statements.read(jobs)
         # Named while the processes still run: Postgres backends end with the stack.
         names, by_process, by_object, by_function = {}, collections.Counter(), collections.Counter(), \
             collections.Counter()
@@ -95,6 +170,7 @@ def run(jobs, settings):
     finally:
         if perf and perf.poll() is None:
             perf.kill()
+        statements.stop()
         stack.stop()
         stub.stop()
     total = sum(by_process.values())
@@ -106,7 +182,30 @@ def run(jobs, settings):
             "by_process": [{"process": p, **row(n)} for p, n in by_process.most_common()],
             "by_object": [{"process": p, "object": o, **row(n)} for (p, o), n in by_object.most_common(25)],
             "top_functions": [{"process": p, "object": o, "function": f, **row(n)}
-                              for (p, o, f), n in by_function.most_common(30)]}
+                              for (p, o, f), n in by_function.most_common(30)],
+            "postgres_statements": by_statement[:STATEMENTS], "postgres_statements_missing": statements.why_not}
+
+
+def statements_table(res):
+    """What Postgres's time went to, statement by statement, beside its CPU in the samples."""
+    rows = res.get("postgres_statements") or []
+    if not rows:
+        return [f"Not measured: {res.get('postgres_statements_missing') or 'no statements recorded'}."]
+    cpu = next((p["cpu_ms_per_job"] for p in res["by_process"] if p["process"] == "postgres"), 0.0)
+    executed = sum(r["us_per_job"] for r in rows)
+    lines = [f"Postgres's own count (pg_stat_statements) of the statements our processes ran in the same interval, "
+             f"the {len(rows)} busiest. Their execution took {executed:.1f} us per job by Postgres's clock, which "
+             "also counts time spent waiting for a core; in the samples Postgres used "
+             f"{1000 * cpu:.1f} us of CPU per job for everything (these, commits and their WAL flushes, parsing and "
+             "binding, the WAL writer, the checkpointer, autovacuum).", "",
+             "| statement | calls | rows | ms | us per row | us per job | share of execution | WAL bytes per row |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        text = r["statement"][:110].replace("|", "\\|")
+        per_row = (f"{r['us_per_row']:.1f}", f"{r['wal_bytes_per_row']:,.0f}") if r["rows"] else ("—", "—")
+        lines.append(f"| `{text}` | {r['calls']:,} | {r['rows']:,} | {r['ms']:,.1f} | {per_row[0]} | "
+                     f"{r['us_per_job']:.1f} | {100 * r['share']:.1f}% | {per_row[1]} |")
+    return lines
 
 
 def write(res):
@@ -128,4 +227,5 @@ def write(res):
     md += table(res["by_process"], ["process"])
     md += ["", "## By process and object", ""] + table(res["by_object"], ["process", "object"])
     md += ["", "## The 30 busiest functions", ""] + table(res["top_functions"], ["process", "object", "function"])
+    md += ["", "## Postgres by statement", ""] + statements_table(res)
     return b.save("profile", "profile", res, md + [""])
