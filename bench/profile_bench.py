@@ -63,10 +63,14 @@ class Statements:
         return out.stdout
 
     def _track(self, on):
-        """For the sessions our processes open from now on (Postgres starts with tracking off)."""
+        """For the sessions our processes open from now on (Postgres starts with tracking off
+        and computes no query ids, which tracking needs)."""
         role = '"' + os.environ.get("MQ_POSTGRES_USER", "mq").replace('"', '""') + '"'
-        self._sql(f"ALTER ROLE {role} SET pg_stat_statements.track = 'top'" if on else
-                  f"ALTER ROLE {role} RESET pg_stat_statements.track")
+        if on:
+            self._sql(f"ALTER ROLE {role} SET compute_query_id = on",
+                      f"ALTER ROLE {role} SET pg_stat_statements.track = 'top'")
+        else:
+            self._sql(f"ALTER ROLE {role} RESET pg_stat_statements.track", f"ALTER ROLE {role} RESET compute_query_id")
 
     def start(self):
         if self.why_not:
