@@ -124,13 +124,25 @@ def machine_busy_seconds():
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def psql(commands, env=None, admin_host=None, options=("-qAt",)):
+    """Runs each of `commands` through psql in one session, as the stack's user from its
+    settings (`env`, else this process's), or with `admin_host` as the superuser over that
+    socket directory; returns the finished process (stdout as text)."""
+    e = env or os.environ
+    if admin_host:
+        who = ["-h", admin_host, "-U", "postgres"]
+    else:
+        who = ["-h", e.get("MQ_POSTGRES_HOST", "127.0.0.1"), "-U", e.get("MQ_POSTGRES_USER", "mq")]
+    args = ["psql", *who, "-p", e.get("MQ_POSTGRES_PORT", "5432"), "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), *options]
+    for c in commands:
+        args += ["-c", c]
+    return subprocess.run(args, env=dict(e, PGPASSWORD=e.get("MQ_POSTGRES_PASSWORD", "")), capture_output=True,
+                          text=True)
+
+
 def wal_bytes():
     """Bytes of WAL Postgres has written since it was created: its current position."""
-    e = os.environ
-    out = subprocess.run(["psql", "-h", e.get("MQ_POSTGRES_HOST", "127.0.0.1"), "-p", e.get("MQ_POSTGRES_PORT", "5432"),
-                          "-U", e.get("MQ_POSTGRES_USER", "mq"), "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), "-Atc",
-                          "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"],
-                         env=dict(e, PGPASSWORD=e.get("MQ_POSTGRES_PASSWORD", "")), capture_output=True, text=True)
+    out = psql(["SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::bigint"])
     return int(out.stdout.strip() or 0)
 
 
@@ -375,11 +387,7 @@ class Stack:
                 p.kill()
         # Settings may be missing (run.py started without `scripts/dev env`): the clean-up
         # then fails quietly instead of leaving the caller's stub running.
-        e = self.env
-        subprocess.run(["psql", "-h", e.get("MQ_POSTGRES_HOST", "127.0.0.1"), "-p", e.get("MQ_POSTGRES_PORT", "5432"),
-                        "-U", e.get("MQ_POSTGRES_USER", "mq"), "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), "-qc",
-                        f'DROP SCHEMA IF EXISTS "{self.id}" CASCADE'],
-                       env=dict(e, PGPASSWORD=e.get("MQ_POSTGRES_PASSWORD", "")), capture_output=True)
+        psql([f'DROP SCHEMA IF EXISTS "{self.id}" CASCADE'], env=self.env)
         subprocess.run([os.path.join(BUILD, "cli", "mqctl"), "topology", "delete"], env=self.env,
                        capture_output=True)
         redis_delete_prefix(self.id + ":")

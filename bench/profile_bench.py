@@ -51,13 +51,8 @@ class Statements:
         self.why_not = "" if self.host else "MQ_BENCH_PG_ADMIN_HOST is not set (run through scripts/dev bench)"
 
     def _sql(self, *commands):
-        e = os.environ
-        args = ["psql", "-h", self.host, "-p", e.get("MQ_POSTGRES_PORT", "5432"), "-U", "postgres",
-                "-d", e.get("MQ_POSTGRES_DBNAME", "mq"), "-v", "ON_ERROR_STOP=1", "-qAt", "-F", self.FIELD,
-                "-R", self.RECORD]
-        for c in commands:
-            args += ["-c", c]
-        out = subprocess.run(args, capture_output=True, text=True)
+        out = b.psql(commands, admin_host=self.host,
+                     options=("-v", "ON_ERROR_STOP=1", "-qAt", "-F", self.FIELD, "-R", self.RECORD))
         if out.returncode != 0:
             raise RuntimeError(out.stderr.strip())
         return out.stdout
