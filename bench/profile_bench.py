@@ -92,9 +92,11 @@ class Statements:
             "ORDER BY total_exec_time DESC")
         rows = [r.split(self.FIELD) for r in out.split(self.RECORD) if r.strip()]
         total = sum(float(r[3]) for r in rows) or 1.0
+        # Per row only where there are rows (BEGIN, COMMIT and SET have none).
         return [{"statement": q.strip(), "calls": int(calls), "rows": int(n), "ms": float(ms), "share": float(ms) / total,
-                 "us_per_job": float(ms) * 1000 / jobs, "us_per_row": float(ms) * 1000 / max(int(n), 1),
-                 "wal_bytes_per_row": int(float(wal)) / max(int(n), 1)}
+                 "us_per_job": float(ms) * 1000 / jobs,
+                 "us_per_row": float(ms) * 1000 / int(n) if int(n) else None,
+                 "wal_bytes_per_row": int(float(wal)) / int(n) if int(n) else None}
                 for q, calls, n, ms, wal in rows]
 
     def stop(self):
@@ -201,9 +203,10 @@ def statements_table(res):
              "|---|---|---|---|---|---|---|---|"]
     for r in rows:
         text = r["statement"][:110].replace("|", "\\|")
-        per_row = (f"{r['us_per_row']:.1f}", f"{r['wal_bytes_per_row']:,.0f}") if r["rows"] else ("—", "—")
-        lines.append(f"| `{text}` | {r['calls']:,} | {r['rows']:,} | {r['ms']:,.1f} | {per_row[0]} | "
-                     f"{r['us_per_job']:.1f} | {100 * r['share']:.1f}% | {per_row[1]} |")
+        per_row = "—" if r["us_per_row"] is None else f"{r['us_per_row']:.1f}"
+        wal = "—" if r["wal_bytes_per_row"] is None else f"{r['wal_bytes_per_row']:,.0f}"
+        lines.append(f"| `{text}` | {r['calls']:,} | {r['rows']:,} | {r['ms']:,.1f} | {per_row} | "
+                     f"{r['us_per_job']:.1f} | {100 * r['share']:.1f}% | {wal} |")
     return lines
 
 
