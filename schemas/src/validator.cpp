@@ -15,6 +15,10 @@
 namespace mq::schemas {
 namespace {
 
+using pooled_validator =
+    rapidjson::GenericSchemaValidator<rapidjson::SchemaDocument, rapidjson::BaseReaderHandler<rapidjson::UTF8<>>,
+                                      rapidjson::MemoryPoolAllocator<>>;
+
 struct compiled {
   rapidjson::Document source;
   std::unique_ptr<rapidjson::SchemaDocument> schema;
@@ -112,7 +116,16 @@ const rapidjson::Document& schema_json(std::string_view name) {
 std::optional<violation> validate(std::string_view name, const rapidjson::Value& doc) {
   auto it = registry().find(name);
   if (it == registry().end()) throw std::out_of_range("unknown schema " + std::string(name));
-  rapidjson::SchemaValidator v(*it->second.schema);
+  // The validator's working memory (its stacks, the hashers of enum checks) comes from a
+  // pool in this thread's buffer, emptied after each use: left to itself, every validator
+  // would allocate a fresh 64 KB pool.
+  alignas(16) thread_local char buffer[16 * 1024];
+  thread_local rapidjson::MemoryPoolAllocator<> pool(buffer, sizeof buffer);
+  struct emptied {
+    rapidjson::MemoryPoolAllocator<>& pool;
+    ~emptied() { pool.Clear(); }
+  } after{pool};
+  pooled_validator v(*it->second.schema, &pool);
   if (doc.Accept(v)) return std::nullopt;
   violation out;
   out.keyword = v.GetInvalidSchemaKeyword();

@@ -73,6 +73,24 @@ TEST(ClassificationSchema, RejectsAnythingOutsideTheTaxonomy) {
   EXPECT_EQ(v->message, "/mood is not allowed");
 }
 
+// The validator's working memory is a per-thread pool emptied after each document: a
+// document that overflows it (10,000 ids, each hashed for uniqueItems) must leave the next
+// validations exactly as right as the first.
+TEST(Validator, StaysRightAfterADocumentThatOverflowsItsPool) {
+  std::string ids;
+  for (int i = 1; i <= 10000; ++i) ids += (i > 1 ? "," : "") + std::to_string(i);
+  for (int round = 0; round < 2; ++round) {
+    EXPECT_FALSE(schemas::validate("requests/classify_batch", doc(R"({"meeting_ids":[)" + ids + "]}")).has_value());
+    auto repeated = schemas::validate("requests/classify_batch", doc(R"({"meeting_ids":[)" + ids + ",7]}"));
+    ASSERT_TRUE(repeated.has_value());
+    EXPECT_EQ(repeated->keyword, "uniqueItems");
+    auto bad = schemas::validate("classification", doc(with("sentiment", R"("ecstatic")")));
+    ASSERT_TRUE(bad.has_value());
+    EXPECT_EQ(bad->pointer, "/sentiment");
+    EXPECT_FALSE(schemas::validate("classification", doc(valid)).has_value());
+  }
+}
+
 TEST(Envelope, RoundTripsAndRejectsPoison) {
   schemas::envelope e{"01a200a4-5fe1-7a80-831f-4a63e53b6564", "01a200a4-5fe1-7a80-831f-4a63e53b6565",
                       "classify_meeting", 42, "", "req-1"};
