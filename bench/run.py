@@ -24,11 +24,17 @@ import scenarios
 
 
 def median_row(runs):
+    """The runs' medians, with each figure's lowest and highest run under "range": the
+    machine is shared, and a median says nothing of how far runs strayed."""
     row = dict(runs[0])
+    spread = {}
     for k, v in runs[0].items():
         if isinstance(v, (int, float)) and not isinstance(v, bool):
-            row[k] = b.median([r[k] for r in runs])
+            values = [r[k] for r in runs]
+            row[k] = b.median(values)
+            spread[k] = [min(values), max(values)]
     row["runs"] = len(runs)
+    row["range"] = spread
     return row
 
 
