@@ -199,6 +199,19 @@ def redis_delete_prefix(prefix):
         subprocess.run(["redis-cli", "-p", port, "DEL", *keys[i:i + 1000]], capture_output=True)
 
 
+def speed_ms():
+    """How fast this machine runs a fixed single-threaded loop right now, in ms (best of 3;
+    lower is faster). The machine is shared and its speed drifts by the hour: compare this
+    across result files before comparing their figures."""
+    best = None
+    for _ in range(3):
+        t = time.perf_counter()
+        sum(i * i % 7 for i in range(1_000_000))
+        ms = (time.perf_counter() - t) * 1000
+        best = ms if best is None else min(best, ms)
+    return round(best, 1)
+
+
 def machine():
     cpu = "unknown"
     with open("/proc/cpuinfo") as f:

@@ -107,12 +107,22 @@ def summary(res):
     return lines
 
 
+def _speed_line(speed):
+    """The machine's speed at the start and the end of the invocation, when measured."""
+    if not speed:
+        return []
+    return [f"Machine speed: a fixed single-threaded loop took {fmt(speed['start'])} ms at the start and "
+            f"{fmt(speed['end'])} ms at the end (best of 3, lower is faster): compare it across result files "
+            "before comparing their figures."]
+
+
 def markdown(res):
     m, s = res["meta"]["machine"], res["meta"]["settings"]
     out = ["# Benchmark suite", "",
            f"Machine: {m['cpu']}, {m['cores']} cores, {m['memory_gb']} GiB, Linux {m['kernel']}; "
            f"commit {m['commit']}; {m['date']}. Load generator, stub and every service on the same machine.",
            "Settings: " + ", ".join(f"{k}={v}" for k, v in s.items()) + ".",
+           *_speed_line(res["meta"].get("speed_ms")),
            f"Every figure is the median of {s['runs']} runs; in the first table, the lowest and highest run follow it.", "", "## Against the targets", ""]
     out += summary(res)
     if res.get("ingress"):

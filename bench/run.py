@@ -77,6 +77,7 @@ def main():
     only = set(args.only.split(","))
     settings = {"MQ_WORKER_PREFETCH": str(args.prefetch), "MQ_LLM_MAX_IN_FLIGHT": str(args.prefetch),
                 "MQ_WORKER_THREADS": str(args.worker_threads)}
+    speed_at_start = b.speed_ms()
     res = {"meta": {"machine": b.machine(), "settings": {
         "runs": args.runs, "jobs": args.jobs, "celery_jobs": args.celery_jobs, "prefetch": args.prefetch,
         "llm.max_in_flight": args.prefetch, "worker.threads": args.worker_threads,
@@ -140,6 +141,7 @@ def main():
             print(f"(j) skipped: {e}", file=sys.stderr)
     if only <= {"f", "g", "h", "i", "j"}:
         return
+    res["meta"]["speed_ms"] = {"start": speed_at_start, "end": b.speed_ms()}
     if args.merge:
         res = merge(res)
     print(report.write(res))
