@@ -223,8 +223,9 @@ def machine():
         mem_kb = int(f.readline().split()[1])
     commit = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()
-    if commit and subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no"],
-                                 capture_output=True, text=True).stdout.strip():
+    # The suite's own results, written as it goes, do not make the commit dirty.
+    if commit and subprocess.run(["git", "-C", ROOT, "status", "--porcelain", "--untracked-files=no", "--",
+                                  ".", ":!bench/results"], capture_output=True, text=True).stdout.strip():
         commit += "-dirty"
     return {"cpu": cpu, "cores": os.cpu_count(), "memory_gb": round(mem_kb / 2**20, 1),
             "kernel": platform.release(), "commit": commit or "unknown",
