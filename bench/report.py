@@ -59,7 +59,8 @@ PROCESS_COLUMNS = [("worker CPU ms/job", "worker_cpu_ms_per_job"), ("worker peak
 
 def summary(res):
     ing, e2e, cel = res.get("ingress", []), res.get("e2e", []), res.get("celery", [])
-    enq = res.get("celery_enqueue", {}).get("enqueued_per_s")
+    celery_enqueue = res.get("celery_enqueue", {})
+    enq = celery_enqueue.get("enqueued_per_s")
     top = max(ing, key=lambda r: r["accepted_per_s"], default={})
     at5k = pick(ing, offered_rps=5000)
     b0 = pick(e2e, latency_ms=0, replicas=1)
@@ -76,7 +77,7 @@ def summary(res):
     rows = [
         ["(a) durable single-job ingress", "≥ 10,000 accepted/s",
          runs(top, "accepted_per_s", "/s"),
-         f"{runs(res.get('celery_enqueue', {}), 'enqueued_per_s', '/s')} enqueue (no HTTP)", ratio(top.get("accepted_per_s"), enq)],
+         f"{runs(celery_enqueue, 'enqueued_per_s', '/s')} enqueue (no HTTP)", ratio(top.get("accepted_per_s"), enq)],
         ["(a) p99 at 5,000/s", "≤ 25 ms", f"{runs(at5k, 'p99_ms', ' ms')} (p50 {fmt(at5k.get('p50_ms'))}; "
          f"machine floor p99 {fmt(at5k.get('floor_p99_ms'))} ms)", "—", "—"],
         ["(b) end to end, LLM 0 ms", "≥ 8,000 jobs/s", runs(b0, "jobs_per_s", " jobs/s"),

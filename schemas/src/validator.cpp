@@ -116,9 +116,9 @@ const rapidjson::Document& schema_json(std::string_view name) {
 std::optional<violation> validate(std::string_view name, const rapidjson::Value& doc) {
   auto it = registry().find(name);
   if (it == registry().end()) throw std::out_of_range("unknown schema " + std::string(name));
-  // The validator's working memory (its stacks, the hashers of enum checks) comes from a
-  // pool in this thread's buffer, emptied after each use: left to itself, every validator
-  // would allocate a fresh 64 KB pool.
+  // The validator's working memory (its stacks, the hashers of enum and uniqueItems checks)
+  // comes from a pool in this thread's buffer, emptied after each use: left to itself, a
+  // validator takes it from the heap one piece at a time and gives it back the same way.
   alignas(16) thread_local char buffer[16 * 1024];
   thread_local rapidjson::MemoryPoolAllocator<> pool(buffer, sizeof buffer);
   struct emptied {
