@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
+#include <sstream>
+
 namespace mq::test {
 
 std::string campaign_path(long long id, const std::string& rest) {
@@ -50,6 +53,35 @@ long long sent_campaign(stack& s, const std::string& key, const std::string& bod
   return id;
 }
 
+namespace {
+
+/// What a campaign that did not settle left behind: its recipients and tasks by state,
+/// the send queues, and the last lines each worker logged (its tasks' successes left out).
+std::string where_it_stands(stack& s, long long campaign) {
+  const auto id = std::to_string(campaign);
+  std::string out = "recipients: " + s.sql("SELECT string_agg(state || ' ' || n, ', ') FROM (SELECT state, count(*) n "
+                                          "FROM campaign_recipients WHERE campaign_id = " + id + " GROUP BY 1) g");
+  out += "\nsend tasks: " + s.sql("SELECT string_agg(status || ' ' || n, ', ') FROM (SELECT status, count(*) n "
+                                   "FROM tasks WHERE kind = 'send_message' GROUP BY 1) g");
+  out += "\nqueued: " + std::to_string(s.queue("send_message").messages) + " single, " +
+         std::to_string(s.queue("send_message.bulk").messages) + " bulk, " +
+         std::to_string(s.queue("dead").messages) + " dead";
+  for (const auto& w : s.workers()) {
+    std::istringstream lines(w->log());
+    std::deque<std::string> last;
+    for (std::string line; std::getline(lines, line);) {
+      if (line.find("\"task succeeded\"") != std::string::npos) continue;
+      last.push_back(std::move(line));
+      if (last.size() > 200) last.pop_front();
+    }
+    out += "\na worker's last log lines:";
+    for (const auto& line : last) out += "\n  " + line;
+  }
+  return out;
+}
+
+}  // namespace
+
 rapidjson::Document wait_settled(stack& s, const std::string& key, long long campaign, std::chrono::seconds timeout) {
   rapidjson::Document last;
   const bool settled = eventually(
@@ -62,7 +94,7 @@ rapidjson::Document wait_settled(stack& s, const std::string& key, long long cam
                last["sending"].GetInt64() == 0;
       },
       timeout);
-  EXPECT_TRUE(settled) << "campaign " << campaign << " did not settle";
+  EXPECT_TRUE(settled) << "campaign " << campaign << " did not settle\n" << where_it_stands(s, campaign);
   return last;
 }
 
