@@ -174,30 +174,54 @@ result<std::vector<std::optional<delivery_work>>> load_deliveries(pg_session& s,
   });
 }
 
-result<std::vector<bool>> mark_sending(pg_session& s, const std::vector<sending_request>& messages) {
-  return guarded(s, [&](pqxx::connection& c) -> result<std::vector<bool>> {
+result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<sending_request>& messages) {
+  return guarded(s, [&](pqxx::connection& c) -> result<std::vector<sending_mark>> {
     std::vector<std::int64_t> ids;
-    std::vector<std::string> subjects, texts;
+    std::vector<std::string> subjects, texts, tasks, seen;
+    std::vector<std::int64_t> attempts;
     for (const auto& m : messages) {
       ids.push_back(m.recipient_id);
       subjects.push_back(m.subject.value_or(""));
       texts.push_back(m.message);
+      tasks.push_back(m.task_id);
+      attempts.push_back(m.attempt);
+      seen.push_back(m.seen);
     }
     pqxx::work tx(c);
-    std::set<std::int64_t> marked;
+    // The task is read, not locked. A later delivery that takes it over commits its claim
+    // before it reads the row: it finds a mark made before that or, having read the row
+    // first, finds it moved when it marks, and reads it again.
+    std::set<std::pair<std::int64_t, std::int64_t>> marked;
     for (const auto& r : tx.exec_params(
              "UPDATE campaign_recipients r SET state = 'sending', subject = NULLIF(u.subject, ''), message = u.message, "
              "attempts = r.attempts + 1, sending_at = now(), updated_at = now() "
-             "FROM unnest($1::bigint[], $2::text[], $3::text[]) AS u(id, subject, message) "
-             "WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND (r.state = 'sending' OR (r.state = 'pending' AND "
-             "EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id AND c.status <> 'cancelled'))) "
-             "RETURNING r.id",
-             array_literal(ids), array_literal(subjects), array_literal(texts)))
-      marked.insert(r[0].as<std::int64_t>());
+             "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::uuid[], $5::bigint[], $6::text[]) "
+             "AS u(id, subject, message, task_id, attempt, seen) "
+             "JOIN tasks t ON t.id = u.task_id AND t.attempts = u.attempt AND t.status = 'running' "
+             "WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.task_id = u.task_id AND r.state = u.seen "
+             "AND (r.state = 'sending' OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id "
+             "AND c.status <> 'cancelled')) RETURNING r.id, u.attempt::bigint",
+             array_literal(ids), array_literal(subjects), array_literal(texts), array_literal(tasks),
+             array_literal(attempts), array_literal(seen)))
+      marked.emplace(r[0].as<std::int64_t>(), r[1].as<std::int64_t>());
+    // Of the rest, the ones whose attempt still owns the task and whose row is pending or
+    // sending, but not as that attempt read it.
+    std::set<std::int64_t> moved;
+    if (marked.size() < messages.size())
+      for (const auto& r : tx.exec_params(
+               "SELECT u.ord FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY "
+               "AS u(id, task_id, attempt, seen, ord) "
+               "JOIN tasks t ON t.id = u.task_id AND t.attempts = u.attempt AND t.status = 'running' "
+               "JOIN campaign_recipients r ON r.id = u.id AND r.task_id = u.task_id "
+               "AND r.state IN ('pending', 'sending') AND r.state <> u.seen",
+               array_literal(ids), array_literal(tasks), array_literal(attempts), array_literal(seen)))
+        moved.insert(r[0].as<std::int64_t>() - 1);
     tx.commit();
-    // Should one row be asked for twice, only the first may send.
-    std::vector<bool> out;
-    for (auto id : ids) out.push_back(marked.erase(id) > 0);
+    std::vector<sending_mark> out;
+    for (std::size_t i = 0; i < messages.size(); ++i)
+      out.push_back(marked.erase({messages[i].recipient_id, messages[i].attempt}) ? sending_mark::marked
+                    : moved.count(static_cast<std::int64_t>(i))                      ? sending_mark::moved
+                                                                                     : sending_mark::refused);
     return out;
   });
 }

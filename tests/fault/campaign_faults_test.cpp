@@ -1,13 +1,15 @@
 // A worker killed in the middle of a campaign, right after a message went out and before
 // the ledger recorded it: the replacement finishes the campaign and no recipient gets the
 // same campaign twice in effect (webhooks are resent under the same Idempotency-Key; an
-// e-mail that may have gone is recorded unknown and never resent).
+// e-mail that may have gone is recorded unknown and never resent). And a copy of a
+// message that takes its task over while the first delivery still runs: one e-mail.
 
 #include <gtest/gtest.h>
 
 #include <sstream>
 
 #include "campaigns.hpp"
+#include "mq/schemas/types.hpp"
 
 namespace {
 
@@ -101,6 +103,58 @@ TEST_F(CampaignFaults, KilledAfterAnEmailWentOutNoRecipientGetsItTwice) {
   EXPECT_GE(delivered, sent);
   EXPECT_LE(delivered, sent + unknown);
   record(n, sent, a["failed"].GetInt64() + unknown, doubled, crashed_at);
+}
+
+// A copy of a message that may take its task over (as the split copies of a bulk message
+// that came back may) arrives while the first delivery of the task still waits for the
+// campaign's send rate, before it marked the message sending. The copy owns the task
+// now: the first delivery sends nothing (whichever of the two gets the next slot), the
+// copy sends the one e-mail, recorded sent.
+// Before, both marked the row and both sent: two e-mails.
+TEST_F(CampaignFaults, ACopyTakingOverAMessageWaitingForItsRateSendsTheOnlyEmail) {
+  webhook_receiver hooks;
+  smtp_sink mail;
+  // Ten a minute: the first message goes at once, the second waits six seconds, held in
+  // the worker (a copy of it twelve), below the longest hold.
+  stack s(campaign_stack(hooks, mail, {{"MQ_LLM_HOLD_MAX_MS", "30000"}}));
+  auto key = s.create_tenant("acme");
+  auto id = sent_campaign(
+      s, key, R"({"name":"Copy","channel":"smtp","subject":"Hola","template":"Hola {{first_name}}","rate_per_minute":10})",
+      2);
+  ASSERT_TRUE(eventually([&] { return mail.by_recipient().size() == 1; }, std::chrono::seconds(30)));
+  const auto waiting = s.sql("SELECT id FROM campaign_recipients WHERE state = 'pending'");
+  ASSERT_FALSE(waiting.empty()) << "the second message went before its time";
+  const auto task = s.sql("SELECT task_id FROM campaign_recipients WHERE id = " + waiting);
+  ASSERT_TRUE(eventually([&] {
+    return s.sql("SELECT status || ' ' || attempts FROM tasks WHERE id = '" + task + "'") == "running 1";
+  })) << "the first delivery never claimed the task";
+
+  schemas::envelope copy{task, s.sql("SELECT id FROM tenants"), "send_message", std::stoll(waiting),
+                         s.sql("SELECT batch_id FROM tasks WHERE id = '" + task + "'"), "copy"};
+  copy.deliveries = 1;
+  s.publish_raw("send_message", schemas::encode(copy), task);
+  const auto took_over_at = clock_type::now();
+  ASSERT_TRUE(eventually([&] { return s.sql("SELECT attempts FROM tasks WHERE id = '" + task + "'") == "2"; }))
+      << "the copy never took the task over";
+  ASSERT_EQ(s.sql("SELECT state FROM campaign_recipients WHERE id = " + waiting), "pending")
+      << "the first delivery marked the message before the copy took over: the rate's wait was too short here";
+
+  auto a = wait_settled(s, key, id);
+  EXPECT_EQ(a["sent"].GetInt(), 2);
+  EXPECT_EQ(a["unknown"].GetInt(), 0);
+  EXPECT_EQ(s.sql("SELECT status || ' ' || attempts FROM tasks WHERE id = '" + task + "'"), "succeeded 2");
+  // The first delivery stands down when it comes to mark the message: at its next slot of
+  // the rate, which the copy may have taken first.
+  EXPECT_TRUE(eventually([&] { return s.workers().back()->log().find("taken over by another delivery") != std::string::npos; },
+                         std::chrono::seconds(30)));
+  EXPECT_EQ(s.waiting("send_message"), 0u);
+  long long doubled = 0;
+  for (const auto& [rcpt, count] : mail.by_recipient()) {
+    EXPECT_EQ(count, 1) << rcpt;
+    doubled += count > 1;
+  }
+  EXPECT_EQ(mail.by_recipient().size(), 2u);
+  record(2, a["sent"].GetInt64(), a["failed"].GetInt64(), doubled, took_over_at);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // The send_message handler: one campaign message to one recipient, at most once in
 // effect. The ledger row is committed as `sending` (with the exact message) before the
-// channel is called; the outcome is recorded with the task in one transaction. A row
-// found `sending` means an earlier attempt may have sent it: a webhook gets the same
-// message again under the same Idempotency-Key, an e-mail is recorded `unknown`.
+// channel is called, by the attempt that owns the task only; the outcome is recorded with
+// the task in one transaction. A row found `sending` means an earlier attempt may have
+// sent it: a webhook gets the same message again under the same Idempotency-Key, an
+// e-mail is recorded `unknown`.
 
 #include <caf/all.hpp>
 
@@ -25,6 +26,7 @@ struct delivery {
   campaigns::channel* channel = nullptr;
   campaigns::outbound msg;
   int sends = 0;  ///< Send attempts so far, over every attempt of the task.
+  std::string seen;  ///< The row's state as this attempt last read or wrote it.
   completion_fn finish;
 };
 
@@ -89,7 +91,12 @@ void retry_send(job_pointer self, delivery_ptr d, const campaigns::send_result& 
   // Nothing was handed over: back to pending, so a crash before the retry does not
   // leave the row looking as if it might have been sent.
   self->request(self->state.ctx->campaigns, caf::infinite, actors::pending_atom::value, d->work.recipient.id)
-      .then([self, wait](mq::status& st) { st ? wait() : try_later(self, st.err()); },
+      .then(
+          [self, d, wait](mq::status& st) {
+            if (!st) return try_later(self, st.err());
+            d->seen = "pending";
+            wait();
+          },
             [self](caf::error&) { try_later(self, make_error(errc::internal, "the campaigns actor failed")); });
 }
 
@@ -108,18 +115,32 @@ void sent(job_pointer self, delivery_ptr d, campaigns::send_result r) {
   }
 }
 
+void load(job_pointer self, delivery_ptr d);
+
 /// Commits the row as sending with the exact message, then hands it to the channel.
 void send(job_pointer self, delivery_ptr d) {
   const auto& ctx = *self->state.ctx;
+  const auto& task = self->state.claim.task;
   self->request(ctx.campaigns, caf::infinite, actors::sending_atom::value,
-                store::sending_request{d->work.recipient.id, d->msg.subject, d->msg.body})
+                store::sending_request{d->work.recipient.id, task.id, task.attempts, d->seen, d->msg.subject,
+                                       d->msg.body})
       .then(
-          [self, d](actors::sending_reply& ok) {
-            if (!ok) return try_later(self, ok.err());
-            if (!*ok) {
-              log::info("campaigns", "message not sent: it was cancelled", where(self));
-              return settle_and_quit(self, actors::settle::ack, actors::job_end::skipped);
+          [self, d](actors::sending_reply& mark) {
+            if (!mark) return try_later(self, mark.err());
+            switch (*mark) {
+              case store::sending_mark::marked:
+                break;
+              case store::sending_mark::moved:
+                // An earlier delivery of the task marked or released the row after this
+                // one read it: what to do depends on what it did.
+                log::info("campaigns", "the message's row changed since it was read; reading it again", where(self));
+                return load(self, d);
+              case store::sending_mark::refused:
+                log::info("campaigns", "message not sent: its task was cancelled or taken over by another delivery",
+                          where(self));
+                return settle_and_quit(self, actors::settle::ack, actors::job_end::skipped);
             }
+            d->seen = "sending";
             ++d->sends;
             auto* ch = d->channel;
             resume_with<campaigns::send_result>(
@@ -182,12 +203,9 @@ void compose(job_pointer self, delivery_ptr d) {
   });
 }
 
-}  // namespace
-
-void send_message(job_pointer self, const store::claim_result& claim, completion_fn done) {
-  auto d = std::make_shared<delivery>();
-  d->finish = std::move(done);
-  self->request(self->state.ctx->campaigns, caf::infinite, actors::load_atom::value, claim.task.subject_id)
+/// Reads the ledger row and its campaign, then sends, resends or settles by its state.
+void load(job_pointer self, delivery_ptr d) {
+  self->request(self->state.ctx->campaigns, caf::infinite, actors::load_atom::value, self->state.claim.task.subject_id)
       .then(
           [self, d](actors::delivery_reply& found) {
             if (!found) return try_later(self, found.err());
@@ -200,6 +218,7 @@ void send_message(job_pointer self, const store::claim_result& claim, completion
             const auto& r = d->work.recipient;
             const auto& c = d->work.campaign;
             d->sends = r.attempts;
+            d->seen = r.state;
             d->msg = campaigns::outbound{c.id, c.name, r.id, r.idempotency_key, r.address, r.subject,
                                          r.message.value_or(""), r.attributes_json};
             if (r.state != "pending" && r.state != "sending") {
@@ -225,6 +244,14 @@ void send_message(job_pointer self, const store::claim_result& claim, completion
             after_rates(self, d, [self, d] { send(self, d); });
           },
           [self](caf::error&) { try_later(self, make_error(errc::internal, "the campaigns actor failed")); });
+}
+
+}  // namespace
+
+void send_message(job_pointer self, const store::claim_result&, completion_fn done) {
+  auto d = std::make_shared<delivery>();
+  d->finish = std::move(done);
+  load(self, std::move(d));
 }
 
 }  // namespace mq::workers

@@ -128,18 +128,33 @@ struct delivery_work {
 /// gone): the loads of many jobs in one statement.
 result<std::vector<std::optional<delivery_work>>> load_deliveries(pg_session& s, const std::vector<std::int64_t>& ids);
 
-/// A message about to go: its row, subject (nullopt for none) and text.
+/// A message about to go: its row, the attempt of its task that sends it, the row's
+/// state as that attempt last read it ("pending" or "sending"), and the subject (nullopt
+/// for none) and text.
 struct sending_request {
   std::int64_t recipient_id = 0;
+  std::string task_id;
+  int attempt = 0;
+  std::string seen = "pending";
   std::optional<std::string> subject;
   std::string message;
 };
 
-/// Commits each recipient as sending with the message about to go, in one transaction:
-/// a pending one unless its campaign was cancelled, or one already sending (it may have
-/// gone, so it is finished whatever happened since). In input order, false for one that
-/// must not be sent.
-result<std::vector<bool>> mark_sending(pg_session& s, const std::vector<sending_request>& messages);
+/// What mark_sending did with one request.
+enum class sending_mark {
+  marked,   ///< Committed `sending` with the message: it may go.
+  moved,    ///< This attempt owns the task but the row changed since it read it (pending
+            ///< to sending, or back): read it again.
+  refused,  ///< Not to be sent by this attempt: a later delivery took the task over, or
+            ///< it was cancelled, or the row is settled or its campaign cancelled.
+};
+
+/// Commits each recipient as sending with the message about to go, in one transaction,
+/// when its task still runs the request's attempt and the row is still as that attempt
+/// read it: a pending one unless its campaign was cancelled, or one already sending (it
+/// may have gone, so it is finished whatever happened since). Two deliveries of one
+/// task asking at once: only the one whose attempt owns the task is marked. In input order.
+result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<sending_request>& messages);
 
 /// Puts a recipient back to pending after a send the channel refused before anything
 /// was handed over (so a crash before the retry does not make it unknown).
