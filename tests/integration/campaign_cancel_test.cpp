@@ -1,13 +1,15 @@
 // Cancelling campaign messages on the real services: what was not yet sent stops, what is
-// in a channel's hands finishes and is recorded as sent, and a cancel racing a worker that
-// marks a message `sending` ends one consistent way or the other, never sent yet recorded
-// otherwise.
+// in a channel's hands finishes and is recorded as sent (or cancelled, when the channel
+// then refuses it for now), and a cancel racing a worker that marks a message `sending`
+// ends one consistent way or the other, never sent yet recorded otherwise.
 
 #include <gtest/gtest.h>
 #include <pqxx/pqxx>
 
+#include <condition_variable>
 #include <future>
 #include <memory>
+#include <mutex>
 
 #include "campaigns.hpp"
 #include "mq/core/json.hpp"
@@ -104,6 +106,50 @@ TEST_F(CampaignCancel, AMessageWaitingToBeResentWhenCancelledIsRecordedAsUnknown
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM tasks WHERE kind = 'send_message' AND status = 'cancelled'"), 1);
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM campaign_recipients WHERE error_code = 'DELIVERY_UNKNOWN'"), 1);
   EXPECT_EQ(hooks.requests(), 1u);
+}
+
+// Cancelled while the SMTP server holds a message that it then refuses for now (451):
+// nothing was handed over and the campaign is cancelled, so the message is cancelled
+// with its task. Before, it went back to pending, where nothing would send or settle it:
+// its task stayed running and the campaign never settled.
+TEST_F(CampaignCancel, AnEmailRefusedForNowAfterItsCampaignWasCancelledIsCancelled) {
+  struct gate {
+    std::mutex m;
+    std::condition_variable cv;
+    bool arrived = false, open = false;
+  };
+  auto g = std::make_shared<gate>();
+  mail.behave([g](const std::string&, int) {
+    std::unique_lock<std::mutex> l(g->m);
+    g->arrived = true;
+    g->cv.notify_all();
+    g->cv.wait(l, [&] { return g->open; });
+    return smtp_sink::verdict::tempfail;
+  });
+  auto open = [g] {
+    std::lock_guard<std::mutex> l(g->m);
+    g->open = true;
+    g->cv.notify_all();
+  };
+  std::shared_ptr<void> opened_at_the_end(nullptr, [open](void*) { open(); });
+  auto& s = start();
+  auto id = sent_campaign(s, key, R"({"name":"Refused","channel":"smtp","subject":"Hola","template":"x"})", 1);
+  {
+    std::unique_lock<std::mutex> l(g->m);
+    ASSERT_TRUE(g->cv.wait_for(l, std::chrono::seconds(30), [&] { return g->arrived; })) << "the message never came";
+  }
+  ASSERT_EQ(s.sql("SELECT state FROM campaign_recipients"), "sending");
+  auto r = s.post(key, campaign_path(id, "/cancel"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(parse(r.body)["in_flight"].GetInt(), 1) << "the message in the server's hands is left to finish";
+  open();
+  auto a = wait_settled(s, key, id);
+  EXPECT_STREQ(a["status"].GetString(), "cancelled");
+  EXPECT_EQ(a["cancelled"].GetInt(), 1);
+  EXPECT_EQ(a["sent"].GetInt() + a["unknown"].GetInt() + a["failed"].GetInt(), 0);
+  EXPECT_TRUE(eventually([&] { return s.sql("SELECT status FROM tasks WHERE kind = 'send_message'") == "cancelled"; }));
+  EXPECT_EQ(s.sql("SELECT error_code FROM campaign_recipients"), "CANCELLED");
+  EXPECT_TRUE(mail.messages().empty());
 }
 
 // A task cancel that meets a worker marking the task's message `sending` (the test holds
