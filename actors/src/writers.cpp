@@ -206,7 +206,7 @@ campaigns_actor::behavior_type campaigns_writer(campaigns_actor::stateful_pointe
         });
         run_batches(st.loads, [&](const std::vector<std::int64_t>& ids) { return store::load_deliveries(*st.db, ids); });
       },
-      [=](pending_atom, std::int64_t id) -> mq::status { return store::mark_pending(*self->state.db, id); },
+      [=](pending_atom, const store::sending_request& m) -> mq::status { return store::mark_pending(*self->state.db, m); },
       [=](published_atom, std::string& outbox_id) { mark_group_published(*self->state.db, outbox_id); },
   };
 }

@@ -226,20 +226,22 @@ result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<
   });
 }
 
-status mark_pending(pg_session& s, std::int64_t recipient_id) {
+status mark_pending(pg_session& s, const sending_request& m) {
   return guarded(s, [&](pqxx::connection& c) -> status {
     pqxx::work tx(c);
-    // Rows before tasks, as a cancel locks them.
+    // Rows before tasks, as a cancel locks them. The task is read, as mark_sending does.
     tx.exec_params(
         "WITH r AS (UPDATE campaign_recipients r SET state = CASE WHEN c.status = 'cancelled' THEN 'cancelled' "
         "ELSE 'pending' END, error_code = CASE WHEN c.status = 'cancelled' THEN 'CANCELLED' END, "
         "error = CASE WHEN c.status = 'cancelled' THEN 'the campaign was cancelled' END, "
         "finished_at = CASE WHEN c.status = 'cancelled' THEN now() END, updated_at = now() "
-        "FROM campaigns c WHERE r.id = $1 AND r.state = 'sending' AND c.id = r.campaign_id RETURNING r.state, r.task_id) "
+        "FROM campaigns c WHERE r.id = $1 AND r.state = 'sending' AND c.id = r.campaign_id AND r.task_id = $2 "
+        "AND EXISTS (SELECT 1 FROM tasks t WHERE t.id = $2 AND t.attempts = $3 AND t.status = 'running') "
+        "RETURNING r.state, r.task_id) "
         "UPDATE tasks t SET status = 'cancelled', finished_at = now(), updated_at = now(), next_attempt_at = NULL, "
         "error_code = 'cancelled', error = 'the campaign was cancelled' FROM r "
         "WHERE r.state = 'cancelled' AND t.id = r.task_id AND t.status IN ('queued', 'running', 'retrying')",
-        static_cast<long long>(recipient_id));
+        static_cast<long long>(m.recipient_id), m.task_id, m.attempt);
     tx.commit();
     return ok_status();
   });

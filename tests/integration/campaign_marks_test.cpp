@@ -1,7 +1,8 @@
 // Marking a campaign message `sending` on the real Postgres, as two deliveries of one task
 // do when a copy that came back takes the task over while the first still runs: only the
 // attempt that owns the task may mark its row, one whose row changed since it read it is
-// told to read it again, and a cancelled task marks nothing. The tasks' claims are
+// told to read it again, and a cancelled task marks nothing. Putting a row back to
+// pending after a refused send is the owner's alone too. The tasks' claims are
 // written here in SQL, as the claim statement leaves them (running, attempts counted).
 
 #include <gtest/gtest.h>
@@ -106,6 +107,32 @@ TEST_F(CampaignMarks, ACancelledTaskOrASettledRowMarksNothing) {
   EXPECT_EQ(row(0, "state"), "cancelled");
   EXPECT_EQ(row(1, "state"), "sent");
   EXPECT_EQ(row(1, "message"), "");
+}
+
+TEST_F(CampaignMarks, OnlyTheOwnerPutsARowBackToPendingAndUnderACancelledCampaignItIsCancelled) {
+  const auto first = claim(recipient(0).second), owner = claim(recipient(0).second);
+  auto marks = store::mark_sending(*db, {request(0, owner, "pending", "mine")});
+  ASSERT_TRUE(marks) << marks.err().message;
+  ASSERT_EQ(marks->at(0), mark::marked);
+  // The superseded attempt's send was refused for now: the owner's send is under way.
+  ASSERT_TRUE(store::mark_pending(*db, request(0, first, "sending", "")));
+  EXPECT_EQ(row(0, "state"), "sending");
+  ASSERT_TRUE(store::mark_pending(*db, request(0, owner, "sending", "")));
+  EXPECT_EQ(row(0, "state"), "pending");
+
+  // Recipient 1 is being sent when its campaign is cancelled (the cancel leaves it to
+  // finish), then its send is refused for now: cancelled, with its task.
+  const auto attempt = claim(recipient(1).second);
+  marks = store::mark_sending(*db, {request(1, attempt, "pending", "x")});
+  ASSERT_TRUE(marks) << marks.err().message;
+  ASSERT_EQ(marks->at(0), mark::marked);
+  auto r = s->post(key, campaign_path(campaign, "/cancel"));
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(row(1, "state"), "sending");
+  ASSERT_TRUE(store::mark_pending(*db, request(1, attempt, "sending", "")));
+  EXPECT_EQ(row(1, "state"), "cancelled");
+  EXPECT_EQ(row(1, "error_code"), "CANCELLED");
+  EXPECT_EQ(s->sql("SELECT status FROM tasks WHERE id = '" + recipient(1).second + "'"), "cancelled");
 }
 
 }  // namespace

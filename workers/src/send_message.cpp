@@ -90,14 +90,16 @@ void retry_send(job_pointer self, delivery_ptr d, const campaigns::send_result& 
   if (d->channel->idempotent()) return wait();
   // Nothing was handed over: back to pending, so a crash before the retry does not
   // leave the row looking as if it might have been sent.
-  self->request(self->state.ctx->campaigns, caf::infinite, actors::pending_atom::value, d->work.recipient.id)
+  const auto& task = self->state.claim.task;
+  self->request(self->state.ctx->campaigns, caf::infinite, actors::pending_atom::value,
+                store::sending_request{d->work.recipient.id, task.id, task.attempts, d->seen, {}, {}})
       .then(
           [self, d, wait](mq::status& st) {
             if (!st) return try_later(self, st.err());
             d->seen = "pending";
             wait();
           },
-            [self](caf::error&) { try_later(self, make_error(errc::internal, "the campaigns actor failed")); });
+          [self](caf::error&) { try_later(self, make_error(errc::internal, "the campaigns actor failed")); });
 }
 
 void sent(job_pointer self, delivery_ptr d, campaigns::send_result r) {

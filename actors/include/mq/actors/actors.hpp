@@ -64,7 +64,7 @@ using campaigns_actor = caf::typed_actor<
     caf::replies_to<load_atom, std::int64_t>::with<delivery_reply>,
     caf::replies_to<sending_atom, store::sending_request>::with<sending_reply>,
     caf::reacts_to<flush_atom>,
-    caf::replies_to<pending_atom, std::int64_t>::with<mq::status>,
+    caf::replies_to<pending_atom, store::sending_request>::with<mq::status>,
     caf::reacts_to<published_atom, std::string>>;
 
 /// Analytics rollups (detached; owns one connection): run a rollup request, take a

@@ -157,9 +157,10 @@ enum class sending_mark {
 result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<sending_request>& messages);
 
 /// Puts a recipient back to pending after a send the channel refused before anything
-/// was handed over (so a crash before the retry does not make it unknown). When its
-/// campaign was cancelled meanwhile, the message is cancelled instead, with its task:
-/// the cancel left them to this send, and there will be no other.
-status mark_pending(pg_session& s, std::int64_t recipient_id);
+/// was handed over (so a crash before the retry does not make it unknown), when the
+/// request's attempt still owns the task. When its campaign was cancelled meanwhile, the
+/// message is cancelled instead, with its task: the cancel left them to this send, and
+/// there will be no other.
+status mark_pending(pg_session& s, const sending_request& m);
 
 }  // namespace mq::store
