@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "campaigns.hpp"
+#include "llm_stub.hpp"
 #include "mq/schemas/types.hpp"
 
 namespace {
@@ -106,47 +107,64 @@ TEST_F(CampaignFaults, KilledAfterAnEmailWentOutNoRecipientGetsItTwice) {
 }
 
 // A copy of a message that may take its task over (as the split copies of a bulk message
-// that came back may) arrives while the first delivery of the task still waits for the
-// campaign's send rate, before it marked the message sending. The copy owns the task
-// now: the first delivery sends nothing (whichever of the two gets the next slot), the
-// copy sends the one e-mail, recorded sent.
-// Before, both marked the row and both sent: two e-mails.
-TEST_F(CampaignFaults, ACopyTakingOverAMessageWaitingForItsRateSendsTheOnlyEmail) {
+// that came back may) reaches a second replica while the first replica's delivery of the
+// task is still writing the message with the LLM, before it marked it sending. The copy
+// owns the task now: when the first delivery comes to mark the message it stands down,
+// and the copy sends the one e-mail, recorded sent.
+// Before, the first delivery marked the row and sent, and the copy, which had read the
+// row pending, marked it again and sent too: two e-mails.
+TEST_F(CampaignFaults, ACopyTakingOverAMessageBeingWrittenSendsTheOnlyEmail) {
   webhook_receiver hooks;
   smtp_sink mail;
-  // Ten a minute: the first message goes at once, the second waits six seconds, held in
-  // the worker (a copy of it twelve), below the longest hold.
-  stack s(campaign_stack(hooks, mail, {{"MQ_LLM_HOLD_MAX_MS", "30000"}}));
+  using std::chrono::milliseconds;
+  auto writes_in = [](milliseconds first, milliseconds later) {
+    return [first, later](const stub_request&, int call) {
+      auto r = llm_stub::completion(R"({"body":"Hola, de parte del equipo."})", "stop", 10, 5);
+      r.delay = call == 1 ? first : later;
+      return r;
+    };
+  };
+  // The first replica writes its first message at once and its second in 5 s; the second
+  // replica takes 10 s, so the copy comes to mark the message after the first delivery.
+  llm_stub first_llm, second_llm;
+  first_llm.on_chat(writes_in(milliseconds(0), milliseconds(5000)));
+  second_llm.on_chat(writes_in(milliseconds(10000), milliseconds(10000)));
+  auto o = campaign_stack(hooks, mail);
+  o.workers = 0;
+  o.llm_provider = "openai";
+  o.llm_base_url = first_llm.base_url();
+  stack s(o);
+  // One delivery at a time: while it holds the second message, the copy can only go to
+  // the second replica (in this one it would wait for the first delivery to end).
+  s.start_worker({{"MQ_WORKER_PREFETCH", "1"}});
   auto key = s.create_tenant("acme");
-  auto id = sent_campaign(
-      s, key, R"({"name":"Copy","channel":"smtp","subject":"Hola","template":"Hola {{first_name}}","rate_per_minute":10})",
-      2);
-  ASSERT_TRUE(eventually([&] { return mail.by_recipient().size() == 1; }, std::chrono::seconds(30)));
+  auto id = sent_campaign(s, key, R"({"name":"Copy","channel":"smtp","subject":"Hola","template":"Hola {{first_name}}",
+                                      "personalization_prompt":"Warmer."})",
+                          2);
+  ASSERT_TRUE(eventually([&] { return mail.by_recipient().size() == 1 && first_llm.calls() == 2; },
+                         std::chrono::seconds(30)));
   const auto waiting = s.sql("SELECT id FROM campaign_recipients WHERE state = 'pending'");
-  ASSERT_FALSE(waiting.empty()) << "the second message went before its time";
+  ASSERT_FALSE(waiting.empty());
   const auto task = s.sql("SELECT task_id FROM campaign_recipients WHERE id = " + waiting);
-  ASSERT_TRUE(eventually([&] {
-    return s.sql("SELECT status || ' ' || attempts FROM tasks WHERE id = '" + task + "'") == "running 1";
-  })) << "the first delivery never claimed the task";
+  ASSERT_EQ(s.sql("SELECT status || ' ' || attempts FROM tasks WHERE id = '" + task + "'"), "running 1");
+  s.start_worker({{"MQ_LLM_BASE_URL", second_llm.base_url()}});
+  s.wait_consumers(2);
 
   schemas::envelope copy{task, s.sql("SELECT id FROM tenants"), "send_message", std::stoll(waiting),
                          s.sql("SELECT batch_id FROM tasks WHERE id = '" + task + "'"), "copy"};
   copy.deliveries = 1;
   s.publish_raw("send_message", schemas::encode(copy), task);
   const auto took_over_at = clock_type::now();
-  ASSERT_TRUE(eventually([&] { return s.sql("SELECT attempts FROM tasks WHERE id = '" + task + "'") == "2"; }))
-      << "the copy never took the task over";
+  ASSERT_TRUE(eventually([&] { return second_llm.calls() == 1; })) << "the copy never reached the second replica";
+  EXPECT_EQ(s.sql("SELECT attempts FROM tasks WHERE id = '" + task + "'"), "2");
   ASSERT_EQ(s.sql("SELECT state FROM campaign_recipients WHERE id = " + waiting), "pending")
-      << "the first delivery marked the message before the copy took over: the rate's wait was too short here";
+      << "the first delivery marked the message before the copy took over: its LLM call was too short here";
 
   auto a = wait_settled(s, key, id);
   EXPECT_EQ(a["sent"].GetInt(), 2);
   EXPECT_EQ(a["unknown"].GetInt(), 0);
   EXPECT_EQ(s.sql("SELECT status || ' ' || attempts FROM tasks WHERE id = '" + task + "'"), "succeeded 2");
-  // The first delivery stands down when it comes to mark the message: at its next slot of
-  // the rate, which the copy may have taken first.
-  EXPECT_TRUE(eventually([&] { return s.workers().back()->log().find("taken over by another delivery") != std::string::npos; },
-                         std::chrono::seconds(30)));
+  EXPECT_NE(s.workers()[0]->log().find("taken over by another delivery"), std::string::npos);
   EXPECT_EQ(s.waiting("send_message"), 0u);
   long long doubled = 0;
   for (const auto& [rcpt, count] : mail.by_recipient()) {

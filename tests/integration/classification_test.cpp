@@ -252,7 +252,12 @@ TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
   EXPECT_EQ(s.dead_letters(), 0);
 }
 
-TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
+/// A second message of a task published while the worker runs the task (its LLM call
+/// takes 1.5 s): the task is classified once, by one LLM call, in one attempt; the copy
+/// waited for the running job and then found the task finished. `deliveries` above 0
+/// gives the copy the right to take a task over (as the split copies of a bulk message
+/// that came back have): it waits all the same, as its task runs in this replica.
+void copy_of_a_running_job_runs_nothing(int deliveries) {
   llm_stub llm;
   llm.on_chat([](const stub_request&, int) {
     auto r = llm_stub::completion(llm_stub::valid_classification());
@@ -263,16 +268,31 @@ TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
   auto key = s.create_tenant("acme");
   auto ids = s.add_meetings(key, {"Cliente: hola."});
   auto task_id = classify(s, key, ids[0]);
-  for (int i = 0; i < 200 && llm.calls() == 0; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  ASSERT_EQ(llm.calls(), 1);
-  // What an outbox republish looks like: the same task, not a broker redelivery.
+  ASSERT_TRUE(eventually([&] { return llm.calls() == 1; }));
   schemas::envelope e{task_id, s.sql("SELECT tenant_id FROM tasks"), "classify_meeting", ids[0], "", ""};
+  e.deliveries = deliveries;
   s.publish_raw("classify_meeting", schemas::encode(e), task_id);
   auto task = s.wait_task(key, task_id);
   EXPECT_STREQ(task["status"].GetString(), "succeeded");
-  EXPECT_EQ(llm.calls(), 1);
   EXPECT_EQ(task["attempts"].GetInt(), 1);
-  EXPECT_NE(s.workers()[0]->log().find("duplicate acknowledged"), std::string::npos);
+  EXPECT_TRUE(eventually([&] {
+    return s.workers()[0]->log().find("task already finished; delivery acknowledged") != std::string::npos;
+  })) << "the copy never ran after the job it waited for";
+  EXPECT_NE(s.workers()[0]->log().find("waits for it"), std::string::npos) << "the copy did not wait for the job";
+  EXPECT_EQ(llm.calls(), 1);
+  EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
+  EXPECT_EQ(s.waiting("classify_meeting"), 0u);
+  EXPECT_EQ(s.dead_letters(), 0);
+}
+
+TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
+  // What an outbox republish looks like: the same task, not a broker redelivery.
+  copy_of_a_running_job_runs_nothing(0);
+}
+
+TEST_F(Classification, ACopyThatMayTakeOverARunningJobWaitsForItInsteadOfCallingTheLlmAgain) {
+  // Before, it took the task over while the first job ran: two LLM calls, two attempts.
+  copy_of_a_running_job_runs_nothing(1);
 }
 
 TEST_F(Classification, CommittedButUnpublishedWorkIsPublishedByTheOutboxRelay) {

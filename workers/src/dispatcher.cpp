@@ -77,12 +77,47 @@ void settle_part(dispatcher_pointer self, std::uint64_t tag, std::uint64_t gener
 }
 
 template <class Behavior, class... Ts>
-void spawn_for(dispatcher_pointer self, const queues::delivery& d, std::uint64_t generation, std::string kind,
-               Behavior fn, Ts&&... xs) {
-  job_in_flight entry{d.tag, generation, std::move(kind), std::chrono::steady_clock::now()};
+void spawn_for(dispatcher_pointer self, std::uint64_t tag, std::uint64_t generation, std::string kind,
+               std::string task_id, Behavior fn, Ts&&... xs) {
+  job_in_flight entry{tag, generation, std::move(kind), std::chrono::steady_clock::now(), std::move(task_id)};
   auto me = caf::actor_cast<actors::dispatcher_actor>(self);
   auto j = self->spawn<caf::monitored>(fn, self->state.ctx, me, std::forward<Ts>(xs)...);
   self->state.jobs.emplace(j.address(), std::move(entry));
+}
+
+/// Starts a job for a delivery of a task (its envelope decoded already or not), or holds
+/// the delivery while another job of this replica runs the task. A single task's message
+/// carries the task id as its message id.
+void run_task(dispatcher_pointer self, queues::delivery d, std::uint64_t generation, std::string kind,
+              std::optional<schemas::envelope> e) {
+  std::string task = e ? e->task_id : d.message_id;
+  if (!task.empty()) {
+    auto [it, fresh] = self->state.tasks.try_emplace(task);
+    if (!fresh) {
+      log::info("dispatcher", "a delivery of a task that runs here waits for it", {{}, task, {}},
+                {{"held", std::to_string(it->second.size() + 1)}});
+      it->second.push_back({std::move(d), generation, std::move(kind), std::move(e)});
+      return;
+    }
+  }
+  const auto tag = d.tag;
+  spawn_for(self, tag, generation, std::move(kind), std::move(task), job, std::move(d), generation, std::move(e));
+}
+
+/// After a job of `task` ended: the next delivery held for it starts.
+void release_task(dispatcher_pointer self, const std::string& task) {
+  if (task.empty()) return;
+  auto it = self->state.tasks.find(task);
+  if (it == self->state.tasks.end()) return;
+  if (it->second.empty()) {
+    self->state.tasks.erase(it);
+    return;
+  }
+  auto next = std::move(it->second.front());
+  it->second.pop_front();
+  const auto tag = next.delivery.tag;
+  spawn_for(self, tag, next.generation, std::move(next.kind), task, job, std::move(next.delivery), next.generation,
+            std::move(next.envelope));
 }
 
 /// Starts the work of one delivery: a job, a dead letter's recording, or for a bulk
@@ -95,17 +130,20 @@ void start(dispatcher_pointer self, queues::delivery d, std::uint64_t generation
     // An unreadable one goes to a single job (or recorder), which dead-letters it whole.
     if (auto group = schemas::decode_group(d.body)) {
       if (!dead && (d.redelivered || group->size() > static_cast<std::size_t>(self->state.ctx->prefetch)))
-        return spawn_for(self, d, generation, kind, bulk_splitter, d, generation, std::move(*group));
+        return spawn_for(self, d.tag, generation, kind, "", bulk_splitter, d, generation, std::move(*group));
       self->state.groups[{generation, d.tag}] = group_in_flight{group->size()};
       for (const auto& e : *group) {
-        if (dead) spawn_for(self, d, generation, kind, dead_letter_recorder, part_of(d, e), generation);
-        else spawn_for(self, d, generation, kind, job, part_of(d, e, false), generation, e);
+        if (dead) spawn_for(self, d.tag, generation, kind, "", dead_letter_recorder, part_of(d, e), generation);
+        else run_task(self, part_of(d, e, false), generation, kind, e);
       }
       return;
     }
   }
-  if (dead) spawn_for(self, d, generation, kind, dead_letter_recorder, std::move(d), generation);
-  else spawn_for(self, d, generation, kind, job, std::move(d), generation, std::optional<schemas::envelope>{});
+  if (dead) {
+    const auto tag = d.tag;
+    spawn_for(self, tag, generation, kind, "", dead_letter_recorder, std::move(d), generation);
+  }
+  else run_task(self, std::move(d), generation, std::move(kind), std::nullopt);
 }
 
 }  // namespace
@@ -131,7 +169,9 @@ actors::dispatcher_actor::behavior_type dispatcher(
                {{"reason", self->system().render(dm.reason)}});
     settle_part(self, it->second.tag, it->second.generation, settle::requeue);
     count(self->state.stats, it->second, job_end::returned);
+    const auto task = std::move(it->second.task_id);
     self->state.jobs.erase(it);
+    release_task(self, task);
     metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
   });
   return {
@@ -145,13 +185,16 @@ actors::dispatcher_actor::behavior_type dispatcher(
         settle_part(self, tag, generation, s);
         if (it != self->state.jobs.end()) {
           count(self->state.stats, it->second, end);
+          const auto task = std::move(it->second.task_id);
           self->state.jobs.erase(it);
+          release_task(self, task);
         }
         metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
       },
       [self](actors::stats_atom) -> actors::worker_stats {
         auto st = self->state.stats;
         st.in_flight = self->state.jobs.size();
+        for (const auto& [task, held] : self->state.tasks) st.in_flight += held.size();
         return st;
       },
   };
