@@ -182,6 +182,20 @@ std::vector<store::result_cache::entry> final_entries(services& s, const std::ve
   return out;
 }
 
+/// Writes the final cache entries of tasks a request just cancelled, then answers: a poll
+/// sent after the answer finds them cancelled, not the queued state cached before.
+void cache_then_reply(services& s, const call_ptr& c, std::vector<store::result_cache::entry> entries,
+                      std::string body) {
+  auto reply = [c, body] { c->reply(200, body); };
+  s.with_cache(
+      c,
+      [entries = std::move(entries), reply](store::result_cache& cache) {
+        cache.put(entries);
+        reply();
+      },
+      reply);
+}
+
 void cancel_task(services& s, const call_ptr& c) {
   const std::string id = c->params["id"];
   if (!is_uuid(id)) return c->fail(make_error(errc::not_found, "task not found"));
@@ -195,11 +209,9 @@ void cancel_task(services& s, const call_ptr& c) {
                                                 "the outcome"));
     if (t.status != schemas::task_status::cancelled)
       return c->fail(make_error(errc::conflict, "task " + id + " already " + schemas::to_string(t.status)));
-    if ((*r)->changed) {
-      log::info("api", "task cancelled", {c->request_id, id, c->tenant});
-      s.cache_put(final_entries(s, {t}));
-    }
-    c->reply(200, schemas::to_json(t));
+    if (!(*r)->changed) return c->reply(200, schemas::to_json(t));
+    log::info("api", "task cancelled", {c->request_id, id, c->tenant});
+    cache_then_reply(s, c, final_entries(s, {t}), schemas::to_json(t));
   });
 }
 
@@ -212,12 +224,15 @@ void cancel_batch(services& s, const call_ptr& c) {
     if (!*r) return c->fail(make_error(errc::not_found, "batch " + id + " not found"));
     log::info("api", "batch cancelled", {c->request_id, {}, c->tenant},
               {{"batch_id", id}, {"cancelled", std::to_string((*r)->size())}});
-    s.cache_put(final_entries(s, **r));
     auto b = store::get_batch(db, c->tenant, id);
-    if (!b) return c->fail(b.err());
+    if (!b) {
+      s.cache_put(final_entries(s, **r));
+      return c->fail(b.err());
+    }
     // {"cancelled_now": n, ...the batch}
     auto body = schemas::to_json(**b, false);
-    c->reply(200, "{\"cancelled_now\":" + std::to_string((*r)->size()) + "," + body.substr(1));
+    cache_then_reply(s, c, final_entries(s, **r),
+                     "{\"cancelled_now\":" + std::to_string((*r)->size()) + "," + body.substr(1));
   });
 }
 

@@ -57,6 +57,37 @@ TEST_F(Cancel, AQueuedTaskIsCancelledAndNeverReachesTheLlm) {
   EXPECT_EQ(s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[0])).status, 202);
 }
 
+// A poll sent once a cancel is answered reads the task cancelled, though the queued state
+// was cached before: the answer waits for the cache to be written. Before, the cache was
+// written in the background and such a poll could still read "queued".
+TEST_F(Cancel, APollAfterTheCancelsAnswerReadsCancelled) {
+  stack s({.workers = 0});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, 40);
+  std::vector<std::string> singles;
+  for (int i = 0; i < 20; ++i) {
+    auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[i]));
+    ASSERT_EQ(r.status, 202) << r.body;
+    singles.push_back(parse(r.body)["task_id"].GetString());
+  }
+  auto queued = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  auto batch = parse(queued.body);
+  ASSERT_EQ(batch["task_ids"].Size(), 20u) << queued.body;
+  // Every task's queued state in the cache first.
+  ASSERT_TRUE(eventually([&] {
+    std::size_t cached = 0;
+    for (const auto& k : s.redis_keys()) cached += k.find(":task:") != std::string::npos;
+    return cached == 40;
+  })) << "the queued states were never cached";
+  for (const auto& t : singles) {
+    ASSERT_EQ(s.post(key, "/api/v1/tasks/" + t + "/cancel").status, 200);
+    EXPECT_EQ(status_of(s, key, t), "cancelled") << t;
+  }
+  ASSERT_EQ(s.post(key, "/api/v1/batches/" + std::string(batch["batch_id"].GetString()) + "/cancel").status, 200);
+  for (const auto& t : batch["task_ids"].GetArray()) EXPECT_EQ(status_of(s, key, t.GetString()), "cancelled");
+}
+
 TEST_F(Cancel, ABatchCancelledMidRunStopsAndKeepsNoResultOfACancelledTask) {
   llm_stub llm;
   llm.on_chat([](const stub_request&, int) {
