@@ -226,11 +226,7 @@ TEST_F(Api, QueueUnclassifiedCommitsChunkByChunkIntoOneBatch) {
   auto ids = s.add_meetings(key, 25);
   // The whole first chunk and one meeting of the second already have a task.
   std::set<std::string> singles;
-  for (int i : {0, 1, 2, 3, 4, 5, 6, 10}) {
-    auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[i]));
-    ASSERT_EQ(r.status, 202) << r.body;
-    singles.insert(parse(r.body)["task_id"].GetString());
-  }
+  for (int i : {0, 1, 2, 3, 4, 5, 6, 10}) singles.insert(queue_classification(s, key, ids[i]));
 
   auto r = s.post(key, "/api/v1/classifications/queue-unclassified");
   ASSERT_EQ(r.status, 202) << r.body;

@@ -65,11 +65,7 @@ TEST_F(Cancel, APollAfterTheCancelsAnswerReadsCancelled) {
   auto key = s.create_tenant("acme");
   auto ids = s.add_meetings(key, 40);
   std::vector<std::string> singles;
-  for (int i = 0; i < 20; ++i) {
-    auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(ids[i]));
-    ASSERT_EQ(r.status, 202) << r.body;
-    singles.push_back(parse(r.body)["task_id"].GetString());
-  }
+  for (int i = 0; i < 20; ++i) singles.push_back(queue_classification(s, key, ids[i]));
   auto queued = s.post(key, "/api/v1/classifications/queue-unclassified");
   ASSERT_EQ(queued.status, 202) << queued.body;
   auto batch = parse(queued.body);

@@ -106,6 +106,13 @@ rapidjson::Document parse(const std::string& body) {
   return std::move(*doc);
 }
 
+std::string queue_classification(stack& s, const std::string& key, long long meeting_id) {
+  auto r = s.post(key, "/api/v1/workers/classify/" + std::to_string(meeting_id));
+  EXPECT_EQ(r.status, 202) << r.body;
+  auto doc = parse(r.body);
+  return doc.IsObject() && doc.HasMember("task_id") ? doc["task_id"].GetString() : "";
+}
+
 stack::stack(stack_options o) {
   id_ = "t_" + random_hex(5);
   env_ = {

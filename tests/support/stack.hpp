@@ -129,6 +129,9 @@ class stack {
 /// Parses a JSON body or fails the test.
 rapidjson::Document parse(const std::string& body);
 
+/// POST /api/v1/workers/classify/{meeting_id}, expected accepted (202); the task id.
+std::string queue_classification(stack& s, const std::string& key, long long meeting_id);
+
 /// The value of a Redis key and its TTL in seconds, or nullopt when absent.
 std::optional<std::pair<std::string, long long>> redis_entry(const config::redis_config& cfg, const std::string& key);
 
