@@ -166,6 +166,9 @@ TEST_F(CampaignCancel, ATaskCancelRacingTheMarkOfItsMessageAsSendingEndsOneWayOr
   ASSERT_FALSE(recipient.empty()) << "the second message went before its time";
   const auto task = s.sql("SELECT task_id FROM campaign_recipients WHERE id = " + recipient);
 
+  // Should the worker go first, its message stays in the receiver's hands until the cancel
+  // has answered: the task is still sending then, not already finished.
+  hooks.hold(1);
   pqxx::connection holder(s.cfg().postgres.conninfo());
   pqxx::work hold(holder);
   hold.exec("SELECT 1 FROM campaign_recipients WHERE id = " + recipient + " FOR UPDATE");
@@ -184,6 +187,7 @@ TEST_F(CampaignCancel, ATaskCancelRacingTheMarkOfItsMessageAsSendingEndsOneWayOr
   hold.commit();
 
   const auto r = cancel.get();
+  hooks.release();
   auto a = wait_settled(s, key, id);
   EXPECT_EQ(a["unknown"].GetInt(), 0);
   ASSERT_TRUE(eventually([&] {
