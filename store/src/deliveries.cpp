@@ -174,6 +174,9 @@ result<std::vector<std::optional<delivery_work>>> load_deliveries(pg_session& s,
   });
 }
 
+/// Joins `u` (task_id, attempt) to the task only while that attempt runs it.
+constexpr const char* owned_task = "JOIN tasks t ON t.id = u.task_id AND t.attempts = u.attempt AND t.status = 'running' ";
+
 result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<sending_request>& messages) {
   return guarded(s, [&](pqxx::connection& c) -> result<std::vector<sending_mark>> {
     std::vector<std::int64_t> ids;
@@ -196,8 +199,7 @@ result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<
              "UPDATE campaign_recipients r SET state = 'sending', subject = NULLIF(u.subject, ''), message = u.message, "
              "attempts = r.attempts + 1, sending_at = now(), updated_at = now() "
              "FROM unnest($1::bigint[], $2::text[], $3::text[], $4::uuid[], $5::bigint[], $6::text[]) "
-             "AS u(id, subject, message, task_id, attempt, seen) "
-             "JOIN tasks t ON t.id = u.task_id AND t.attempts = u.attempt AND t.status = 'running' "
+             "AS u(id, subject, message, task_id, attempt, seen) " + std::string(owned_task) +
              "WHERE r.id = ANY($1::bigint[]) AND r.id = u.id AND r.task_id = u.task_id AND r.state = u.seen "
              "AND (r.state = 'sending' OR EXISTS (SELECT 1 FROM campaigns c WHERE c.id = r.campaign_id "
              "AND c.status <> 'cancelled')) RETURNING r.id, u.attempt::bigint",
@@ -210,8 +212,7 @@ result<std::vector<sending_mark>> mark_sending(pg_session& s, const std::vector<
     if (marked.size() < messages.size())
       for (const auto& r : tx.exec_params(
                "SELECT u.ord FROM unnest($1::bigint[], $2::uuid[], $3::bigint[], $4::text[]) WITH ORDINALITY "
-               "AS u(id, task_id, attempt, seen, ord) "
-               "JOIN tasks t ON t.id = u.task_id AND t.attempts = u.attempt AND t.status = 'running' "
+               "AS u(id, task_id, attempt, seen, ord) " + std::string(owned_task) +
                "JOIN campaign_recipients r ON r.id = u.id AND r.task_id = u.task_id "
                "AND r.state IN ('pending', 'sending') AND r.state <> u.seen",
                array_literal(ids), array_literal(tasks), array_literal(attempts), array_literal(seen)))

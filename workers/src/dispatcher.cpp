@@ -85,23 +85,28 @@ void spawn_for(dispatcher_pointer self, std::uint64_t tag, std::uint64_t generat
   self->state.jobs.emplace(j.address(), std::move(entry));
 }
 
+/// Spawns the job of a delivery of `task`.
+void spawn_job(dispatcher_pointer self, std::string task, held_job h) {
+  const auto tag = h.delivery.tag;
+  spawn_for(self, tag, h.generation, std::move(h.kind), std::move(task), job, std::move(h.delivery), h.generation,
+            std::move(h.envelope));
+}
+
 /// Starts a job for a delivery of a task (its envelope decoded already or not), or holds
 /// the delivery while another job of this replica runs the task. A single task's message
 /// carries the task id as its message id.
-void run_task(dispatcher_pointer self, queues::delivery d, std::uint64_t generation, std::string kind,
-              std::optional<schemas::envelope> e) {
-  std::string task = e ? e->task_id : d.message_id;
+void run_task(dispatcher_pointer self, held_job h) {
+  std::string task = h.envelope ? h.envelope->task_id : h.delivery.message_id;
   if (!task.empty()) {
     auto [it, fresh] = self->state.tasks.try_emplace(task);
     if (!fresh) {
       log::info("dispatcher", "a delivery of a task that runs here waits for it", {{}, task, {}},
                 {{"held", std::to_string(it->second.size() + 1)}});
-      it->second.push_back({std::move(d), generation, std::move(kind), std::move(e)});
+      it->second.push_back(std::move(h));
       return;
     }
   }
-  const auto tag = d.tag;
-  spawn_for(self, tag, generation, std::move(kind), std::move(task), job, std::move(d), generation, std::move(e));
+  spawn_job(self, std::move(task), std::move(h));
 }
 
 /// After a job of `task` ended: the next delivery held for it starts.
@@ -115,9 +120,15 @@ void release_task(dispatcher_pointer self, const std::string& task) {
   }
   auto next = std::move(it->second.front());
   it->second.pop_front();
-  const auto tag = next.delivery.tag;
-  spawn_for(self, tag, next.generation, std::move(next.kind), task, job, std::move(next.delivery), next.generation,
-            std::move(next.envelope));
+  spawn_job(self, task, std::move(next));
+}
+
+/// A job ended (`it`): counts how, forgets it and starts what waited for its task.
+void end_job(dispatcher_pointer self, std::unordered_map<caf::actor_addr, job_in_flight>::iterator it, job_end end) {
+  count(self->state.stats, it->second, end);
+  const auto task = std::move(it->second.task_id);
+  self->state.jobs.erase(it);
+  release_task(self, task);
 }
 
 /// Starts the work of one delivery: a job, a dead letter's recording, or for a bulk
@@ -134,7 +145,7 @@ void start(dispatcher_pointer self, queues::delivery d, std::uint64_t generation
       self->state.groups[{generation, d.tag}] = group_in_flight{group->size()};
       for (const auto& e : *group) {
         if (dead) spawn_for(self, d.tag, generation, kind, "", dead_letter_recorder, part_of(d, e), generation);
-        else run_task(self, part_of(d, e, false), generation, kind, e);
+        else run_task(self, {part_of(d, e, false), generation, kind, e});
       }
       return;
     }
@@ -143,7 +154,7 @@ void start(dispatcher_pointer self, queues::delivery d, std::uint64_t generation
     const auto tag = d.tag;
     spawn_for(self, tag, generation, kind, "", dead_letter_recorder, std::move(d), generation);
   }
-  else run_task(self, std::move(d), generation, std::move(kind), std::nullopt);
+  else run_task(self, {std::move(d), generation, std::move(kind), std::nullopt});
 }
 
 }  // namespace
@@ -168,10 +179,7 @@ actors::dispatcher_actor::behavior_type dispatcher(
     log::error("dispatcher", "job died without settling; requeued", {},
                {{"reason", self->system().render(dm.reason)}});
     settle_part(self, it->second.tag, it->second.generation, settle::requeue);
-    count(self->state.stats, it->second, job_end::returned);
-    const auto task = std::move(it->second.task_id);
-    self->state.jobs.erase(it);
-    release_task(self, task);
+    end_job(self, it, job_end::returned);
     metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
   });
   return {
@@ -183,12 +191,7 @@ actors::dispatcher_actor::behavior_type dispatcher(
       [self](actors::done_atom, std::uint64_t tag, std::uint64_t generation, settle s, job_end end) {
         auto it = self->state.jobs.find(caf::actor_cast<caf::actor_addr>(self->current_sender()));
         settle_part(self, tag, generation, s);
-        if (it != self->state.jobs.end()) {
-          count(self->state.stats, it->second, end);
-          const auto task = std::move(it->second.task_id);
-          self->state.jobs.erase(it);
-          release_task(self, task);
-        }
+        if (it != self->state.jobs.end()) end_job(self, it, end);
         metrics::global().set("mq_jobs_in_flight", static_cast<double>(self->state.jobs.size()));
       },
       [self](actors::stats_atom) -> actors::worker_stats {

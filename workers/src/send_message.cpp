@@ -72,6 +72,12 @@ void try_later(job_pointer self, const error& err) {
 
 void send(job_pointer self, delivery_ptr d);
 
+/// The row of `d` as this attempt of the task saw it, with the message about to go.
+store::sending_request marking(job_pointer self, const delivery_ptr& d) {
+  const auto& task = self->state.claim.task;
+  return {d->work.recipient.id, task.id, task.attempts, d->seen, d->msg.subject, d->msg.body};
+}
+
 /// After a send the receiver did not take, with nothing delivered twice by trying again:
 /// waits (holding the delivery for short waits) and sends again, until
 /// campaigns.max_attempts sends are spent.
@@ -90,9 +96,7 @@ void retry_send(job_pointer self, delivery_ptr d, const campaigns::send_result& 
   if (d->channel->idempotent()) return wait();
   // Nothing was handed over: back to pending, so a crash before the retry does not
   // leave the row looking as if it might have been sent.
-  const auto& task = self->state.claim.task;
-  self->request(self->state.ctx->campaigns, caf::infinite, actors::pending_atom::value,
-                store::sending_request{d->work.recipient.id, task.id, task.attempts, d->seen, {}, {}})
+  self->request(self->state.ctx->campaigns, caf::infinite, actors::pending_atom::value, marking(self, d))
       .then(
           [self, d, wait](mq::status& st) {
             if (!st) return try_later(self, st.err());
@@ -122,10 +126,7 @@ void load(job_pointer self, delivery_ptr d);
 /// Commits the row as sending with the exact message, then hands it to the channel.
 void send(job_pointer self, delivery_ptr d) {
   const auto& ctx = *self->state.ctx;
-  const auto& task = self->state.claim.task;
-  self->request(ctx.campaigns, caf::infinite, actors::sending_atom::value,
-                store::sending_request{d->work.recipient.id, task.id, task.attempts, d->seen, d->msg.subject,
-                                       d->msg.body})
+  self->request(ctx.campaigns, caf::infinite, actors::sending_atom::value, marking(self, d))
       .then(
           [self, d](actors::sending_reply& mark) {
             if (!mark) return try_later(self, mark.err());
