@@ -4,6 +4,7 @@
   scripts/dev bench [--runs 3] [--jobs 20000] [--celery-jobs 5000] [--only a,b,c,d,e,f,g,h,i,j,celery]
                     [--rates 1000,2500,5000,7500,10000,12500] [--poll-rates 5000,10000,20000,0]
                     [--worker-threads 1] [--merge] [--quick]
+  scripts/dev bench --ab MQ_NAME=value[,MQ_NAME=value] [--ab-llm-ms 0] [--runs 3] [--jobs 20000]
 
 (a) single-job ingress at rising rates, (b) 20,000 jobs end to end with the LLM stub at
 0 ms, (c) the same at 200 ms and 1 s, (d) polling while (b) runs and with nothing else running, (e) (c) with 1, 2 and 4
@@ -11,7 +12,9 @@ worker replicas; Celery's enqueue rate and its prefork and gevent pools on (b) a
 search over 100,000 chunks (bench/results/search.{md,json}); (g) campaign sends, (h) KPI reads,
 (i) the worker's instructions per job under callgrind and (j) where the machine's CPU goes during
 (b), under perf, each in results/ under its own name. Every
-figure of the suite is the median of --runs runs. Writes bench/results/suite.{md,json} and PNG plots.
+figure of the suite is the median of --runs runs. Writes bench/results/suite.{md,json} and PNG
+plots. --ab instead compares (b) (or (c), --ab-llm-ms 200) with a change of settings in
+alternating pairs (results/ab.{md,json}).
 """
 import argparse
 import json
@@ -70,6 +73,10 @@ def main():
     ap.add_argument("--merge", action="store_true",
                     help="keep the figures of results/suite.json that this invocation does not measure")
     ap.add_argument("--quick", action="store_true", help="one run of small sizes, to check the suite works")
+    ap.add_argument("--ab", metavar="MQ_NAME=value[,...]",
+                    help="instead of the suite: (b) with the settings as they are and with these, in --runs "
+                         "alternating pairs (results/ab.{md,json})")
+    ap.add_argument("--ab-llm-ms", type=int, default=0, help="the stub's latency for --ab: 0 is (b), 200 is (c)")
     args = ap.parse_args()
     if args.quick:
         args.runs, args.jobs, args.celery_jobs = 1, 2000, 300
@@ -77,6 +84,12 @@ def main():
     only = set(args.only.split(","))
     settings = {"MQ_WORKER_PREFETCH": str(args.prefetch), "MQ_LLM_MAX_IN_FLIGHT": str(args.prefetch),
                 "MQ_WORKER_THREADS": str(args.worker_threads)}
+    if args.ab:
+        import ab_bench
+        variant = ab_bench.parse(args.ab)
+        print(ab_bench.write(ab_bench.run(args.runs, args.jobs, settings, variant, args.ab_llm_ms,
+                                          lambda line: print(line, file=sys.stderr, flush=True))))
+        return
     speed_at_start = b.speed_ms()
     res = {"meta": {"machine": b.machine(), "settings": {
         "runs": args.runs, "jobs": args.jobs, "celery_jobs": args.celery_jobs, "prefetch": args.prefetch,
