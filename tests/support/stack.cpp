@@ -125,7 +125,7 @@ stack::stack(stack_options o) {
       {"MQ_LLM_PROVIDER", o.llm_provider},
       {"MQ_LOG_LEVEL", "debug"},
       {"MQ_API_PG_CONNECTIONS", "2"},
-      {"MQ_WORKER_PG_CONNECTIONS", "1"},
+      {"MQ_WORKER_PG_CONNECTIONS", "2"},  // the default: claims and completions apart
       {"MQ_WORKER_THREADS", "2"},
       {"MQ_LLM_BACKOFF_BASE_MS", "20"},
       {"MQ_LLM_BACKOFF_MAX_MS", "200"},

@@ -98,7 +98,7 @@ actors::cache_entries entries_for(job_pointer self, const store::completed& r) {
 
 void record(job_pointer self, store::completion c) {
   auto& ctx = *self->state.ctx;
-  self->request(ctx.pg_for(c.task_id), caf::infinite, actors::complete_atom::value, c)
+  self->request(ctx.complete_for(c.task_id), caf::infinite, actors::complete_atom::value, c)
       .then(
           [self, c](actors::complete_reply& r) {
             if (!r) {
@@ -223,8 +223,19 @@ milliseconds outage_backoff(delivery_owner& owner) {
   return milliseconds(100 << std::min(owner.outage_retries++, 6));
 }
 
+namespace {
+
+std::size_t claim_connections(std::size_t all) { return all > 1 ? all / 2 : all; }
+
+}  // namespace
+
 const actors::pg_actor& job_context::pg_for(const std::string& task_id) const {
-  return pg[std::hash<std::string>{}(task_id) % pg.size()];
+  return pg[std::hash<std::string>{}(task_id) % claim_connections(pg.size())];
+}
+
+const actors::pg_actor& job_context::complete_for(const std::string& task_id) const {
+  const auto first = pg.size() > 1 ? claim_connections(pg.size()) : 0;
+  return pg[first + std::hash<std::string>{}(task_id) % (pg.size() - first)];
 }
 
 void unless_cancelled(job_pointer self, std::function<void()> go) {

@@ -46,7 +46,11 @@ struct job_context {
   std::string provider;  ///< Recorded with results.
   std::string model;
 
+  /// The connection for `task_id`'s claim (and its other reads and writes). With two
+  /// connections or more, claims keep to the first half and completions (complete_for)
+  /// to the second: the two statements run side by side instead of one after the other.
   const actors::pg_actor& pg_for(const std::string& task_id) const;
+  const actors::pg_actor& complete_for(const std::string& task_id) const;
 };
 
 /// What every actor that owns one delivery holds (a job, a dead letter's recording).
