@@ -223,18 +223,14 @@ milliseconds outage_backoff(delivery_owner& owner) {
   return milliseconds(100 << std::min(owner.outage_retries++, 6));
 }
 
-namespace {
-
-std::size_t claim_connections(std::size_t all) { return all > 1 ? all / 2 : all; }
-
-}  // namespace
-
+// Claims take the first half of the connections (the one, when there is one) and
+// completions the rest.
 const actors::pg_actor& job_context::pg_for(const std::string& task_id) const {
-  return pg[std::hash<std::string>{}(task_id) % claim_connections(pg.size())];
+  return pg[std::hash<std::string>{}(task_id) % std::max<std::size_t>(1, pg.size() / 2)];
 }
 
 const actors::pg_actor& job_context::complete_for(const std::string& task_id) const {
-  const auto first = pg.size() > 1 ? claim_connections(pg.size()) : 0;
+  const auto first = pg.size() / 2;
   return pg[first + std::hash<std::string>{}(task_id) % (pg.size() - first)];
 }
 
