@@ -327,8 +327,11 @@ class Stack:
         self.key = out.strip().splitlines()[-1]
 
     def start_worker(self, extra_env=None, binary=None):
-        """Starts a replica (`binary`, mq-worker by default) and waits until it consumes."""
-        self.workers.append(self._spawn(binary or os.path.join(BUILD, "workers", "mq-worker"),
+        """Starts a replica (`binary`; else the setting MQ_BENCH_WORKER, another build's
+        mq-worker, for `--ab` to weigh a change of code; else this build's) and waits until
+        it consumes."""
+        binary = binary or self.env.get("MQ_BENCH_WORKER") or os.path.join(BUILD, "workers", "mq-worker")
+        self.workers.append(self._spawn(binary,
                                         f"worker-{len(self.workers) + 1}", extra_env))
         want = len(self.workers)
         for _ in range(400):
