@@ -174,7 +174,7 @@ class pg_job_store final : public job_store {
       if (!rest.empty()) {
         for (const auto& r : tx.exec_params(
                  "SELECT " MQ_TASK_COLUMNS " FROM tasks t JOIN unnest($1::uuid[], $2::uuid[]) "
-                 "AS u(id, tenant_id) ON t.id = u.id AND t.tenant_id = u.tenant_id",
+                 "AS u(id, tenant_id) ON t.id = u.id AND t.tenant_id = u.tenant_id WHERE t.id = ANY($1::uuid[])",
                  array_literal(rest), array_literal(rest_tenants))) {
           claim_result cr;
           cr.task = task_from_row(r);
