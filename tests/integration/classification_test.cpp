@@ -152,6 +152,44 @@ TEST_F(Classification, DeletingMeetingsDeletesTheirClassifications) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 0);
 }
 
+/// A meeting classified again keeps one classification row, replaced by the newer answer,
+/// while meetings classified for the first time alongside it get theirs.
+TEST_F(Classification, ClassifyingAMeetingAgainReplacesItsClassification) {
+  std::atomic<bool> second_round{false};
+  llm_stub llm;
+  llm.on_chat([&](const stub_request&, int) {
+    return second_round ? llm_stub::completion(llm_stub::valid_classification("insurance", "negative"), "stop", 70, 7)
+                        : llm_stub::completion(llm_stub::valid_classification("retail", "positive"), "stop", 50, 5);
+  });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: una tienda.", "Cliente: una aseguradora.", "Cliente: otra."});
+  EXPECT_STREQ(s.wait_task(key, classify(s, key, ids[0]))["status"].GetString(), "succeeded");
+  const auto where = " FROM classifications WHERE meeting_id = " + std::to_string(ids[0]);
+  const auto created = s.sql("SELECT created_at" + where);
+  ASSERT_EQ(s.sql("SELECT business_sector" + where), "retail");
+
+  second_round = true;
+  s.sql("UPDATE classifications SET updated_at = updated_at - interval '1 hour'");
+  auto queued = s.post(key, "/api/v1/classifications/queue-unclassified");
+  ASSERT_EQ(queued.status, 202) << queued.body;
+  const auto again = classify(s, key, ids[0]);
+  EXPECT_STREQ(s.wait_task(key, again)["status"].GetString(), "succeeded");
+  EXPECT_EQ(s.wait_batch(key, parse(queued.body)["batch_id"].GetString())["succeeded"].GetInt(), 2);
+
+  EXPECT_EQ(s.sql_count("SELECT count(*)" + where), 1);
+  EXPECT_EQ(s.sql("SELECT business_sector || ' ' || sentiment || ' ' || tokens_in || ' ' || (result->>'sentiment')" + where),
+            "insurance negative 70 negative");
+  EXPECT_EQ(s.sql("SELECT task_id" + where), again);
+  EXPECT_EQ(s.sql("SELECT created_at" + where), created);
+  EXPECT_EQ(s.sql("SELECT count(*)" + where + " AND updated_at > now() - interval '1 minute'"), "1");
+  EXPECT_EQ(s.sql("SELECT string_agg(business_sector, ',') FROM classifications WHERE meeting_id <> " +
+                  std::to_string(ids[0])),
+            "insurance,insurance");
+  auto got = parse(s.get(key, "/api/v1/classifications/" + std::to_string(ids[0])).body);
+  EXPECT_STREQ(got["classification"]["business_sector"].GetString(), "insurance");
+}
+
 TEST_F(Classification, ProviderErrorsAreRetriedThenSucceed) {
   llm_stub llm;
   llm.on_chat([](const stub_request&, int n) {
