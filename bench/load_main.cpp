@@ -1,7 +1,7 @@
 // mq-load: an HTTP/1.1 load generator over keep-alive connections, on one thread.
 //
 //   mq-load --url http://127.0.0.1:8080 --paths FILE [--method POST] [--header "K: V"]...
-//           [--rate R] [--duration S] [--connections C] [--body TEXT]
+//           [--rate R] [--duration S] [--connections C] [--body TEXT] [--latencies OUT]
 //
 // Open loop (--rate R > 0): request i is due at start + i/R whatever happened to the
 // ones before it, and its latency runs from that due time to the last byte of the
@@ -9,7 +9,10 @@
 // generator down (no coordinated omission). Closed loop (--rate 0): every connection
 // sends its next request as soon as the answer to the last one arrives.
 // Paths come from FILE, one per line, each used once in order (and then again from the
-// top). Prints one JSON object: offered and achieved rates, statuses, latency percentiles.
+// top). The clock starts once every connection is open: opening 128 at once held the
+// first requests up by as much as 15 ms, which measured the connecting, not the server. Prints one JSON object: offered and achieved rates, statuses, latency
+// percentiles. --latencies OUT also writes each answer's due time (microseconds from
+// the start) and latency, one answer a line, to tell a steady tail from a few stalls.
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -52,6 +55,7 @@ struct options {
   double rate = 0;        // requests per second; 0 = closed loop
   double duration = 5;    // seconds of sending
   int connections = 32;
+  std::string latencies_file;  // where to write each answer's due time and latency
 };
 
 bool parse_url(const std::string& url, options& o) {
@@ -75,12 +79,19 @@ class generator {
   void run() {
     tcp::resolver resolver(io_);
     endpoints_ = resolver.resolve(opts_.host, opts_.port);
-    start_ = clock_type::now();
-    end_ = start_ + std::chrono::microseconds(static_cast<long long>(opts_.duration * 1e6));
     for (int i = 0; i < opts_.connections; ++i) conns_.push_back(std::make_shared<connection>(*this));
+    opening_ = conns_.size();
     for (auto& c : conns_) c->open();
-    if (opts_.rate > 0) schedule();
     io_.run();
+  }
+
+  /// Each answer's due time from the start and its latency, in microseconds; the first
+  /// line gives the start on the monotonic clock (to line the answers up with a trace).
+  void write_latencies(const std::string& file) const {
+    std::ofstream out(file);
+    out << "# start " << std::chrono::duration_cast<std::chrono::microseconds>(start_.time_since_epoch()).count()
+        << " us on the monotonic clock; then per answer: due us from the start, latency us\n";
+    for (std::size_t i = 0; i < latencies_us_.size(); ++i) out << due_offsets_us_[i] << ' ' << latencies_us_[i] << '\n';
   }
 
   void report() const {
@@ -91,7 +102,7 @@ class generator {
       auto i = static_cast<std::size_t>(p * static_cast<double>(lat.size() - 1));
       return lat[i] / 1000.0;
     };
-    const double seconds = std::chrono::duration<double>(last_answer_ - start_).count();
+    const double seconds = lat.empty() ? 0.0 : std::chrono::duration<double>(last_answer_ - start_).count();
     std::printf("{\"offered_rps\":%.1f,\"duration_s\":%.3f,\"connections\":%d,\"sent\":%llu,"
                 "\"answered\":%zu,\"achieved_rps\":%.1f,\"errors\":%llu,\"unsent\":%zu,\"status\":{",
                 opts_.rate, seconds, opts_.connections, static_cast<unsigned long long>(sent_),
@@ -119,7 +130,8 @@ class generator {
     static void socket_ready(const std::shared_ptr<connection>& self) {
       self->socket.set_option(tcp::no_delay(true));
       self->idle = true;
-      self->g.next(self);
+      if (self->g.started_) self->g.next(self);
+      else self->g.opened_one();
     }
 
     void send(std::string wire, clock_type::time_point due) {
@@ -171,6 +183,18 @@ class generator {
     return w;
   }
 
+  /// The clock starts once every connection is open (or failed to), so the time it takes
+  /// to open 128 connections is not counted against the first requests' latency.
+  void opened_one() {
+    if (--opening_ > 0) return;
+    started_ = true;
+    start_ = clock_type::now();
+    end_ = start_ + std::chrono::microseconds(static_cast<long long>(opts_.duration * 1e6));
+    if (opts_.rate > 0) return schedule();
+    for (auto& c : conns_)
+      if (c->idle) next(c);
+  }
+
   /// Open loop: every millisecond, the requests that fell due join the queue.
   void schedule() {
     auto now = clock_type::now();
@@ -209,6 +233,8 @@ class generator {
     ++statuses_[status];
     latencies_us_.push_back(static_cast<std::uint32_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(last_answer_ - due).count()));
+    due_offsets_us_.push_back(static_cast<std::uint32_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(due - start_).count()));
     maybe_done();
   }
 
@@ -221,6 +247,10 @@ class generator {
 
   void fail(const std::shared_ptr<connection>& c) {
     ++errors_;
+    if (!started_) {
+      finish(c);
+      return opened_one();
+    }
     maybe_done();
     if (clock_type::now() >= end_) return finish(c);
     c->socket.close();
@@ -252,14 +282,17 @@ class generator {
   std::deque<clock_type::time_point> due_;
   clock_type::time_point start_, end_, last_answer_;
   std::uint64_t made_ = 0, sent_ = 0, errors_ = 0;
-  std::size_t finished_ = 0;
+  std::size_t finished_ = 0, opening_ = 0;
+  bool started_ = false;
   std::map<int, std::uint64_t> statuses_;
   std::vector<std::uint32_t> latencies_us_;
+  std::vector<std::uint32_t> due_offsets_us_;
+
 };
 
 int usage() {
   std::cerr << "usage: mq-load --url http://HOST:PORT --paths FILE [--method M] [--header 'K: V']...\n"
-               "               [--body TEXT] [--rate R] [--duration S] [--connections C]\n";
+               "               [--body TEXT] [--rate R] [--duration S] [--connections C] [--latencies OUT]\n";
   return 64;
 }
 
@@ -279,6 +312,7 @@ int main(int argc, char** argv) {
     else if (a == "--body") o.body = v;
     else if (a == "--rate") o.rate = std::atof(v.c_str());
     else if (a == "--duration") o.duration = std::atof(v.c_str());
+    else if (a == "--latencies") o.latencies_file = v;
     else if (a == "--connections") o.connections = std::max(1, std::atoi(v.c_str()));
     else return usage();
   }
@@ -294,5 +328,6 @@ int main(int argc, char** argv) {
   generator g(io, o, std::move(paths));
   g.run();
   g.report();
+  if (!o.latencies_file.empty()) g.write_latencies(o.latencies_file);
   return 0;
 }
