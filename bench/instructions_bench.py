@@ -1,10 +1,12 @@
 """(i): the worker's instructions per job, counted by callgrind over one batch at LLM 0 ms.
 
 jobs/s and CPU time move with the shared machine (the same build has measured 30% apart
-within an hour); an instruction count does not: the same build counts within about 1%, so
-two commits compare by it. Kernel time is not counted, and libcurl's search for a free
-connection grows with the connections in its pool (a sixteenth of those in flight), which
-vary a little from run to run.
+within an hour); an instruction count moves far less: four runs of one build in one hour
+counted 267.3 k, 271.9 k, 273.7 k and 277.4 k per job (about 2% either side), as the jobs fall into
+statements, pipelines and wake-ups a little differently with timing, and libcurl's search
+for a free connection grows with the connections in its pool. Two commits compare by it
+when they differ by more than about 4%, or by the medians of several runs each. Kernel
+time is not counted.
 """
 import collections
 import glob
@@ -80,7 +82,8 @@ def write(res):
     md = ["# (i) Worker instructions per job", "",
           f"One replica classifies {res['jobs']:,} meetings with the LLM stub at 0 ms, under valgrind's callgrind; "
           "the count covers the batch only (from queue-unclassified until every result is in Postgres), user "
-          "space only. Repeatable to about 1% for the same build, whatever the machine is doing.", "",
+          "space only. The same build has counted within about 2% either side of its median, whatever the machine "
+          "was doing.", "",
           f"**{res['instructions_per_job'] / 1000:,.1f} k instructions per job**", "",
           "| object | k instructions per job | share |", "|---|---|---|"]
     for r in res["by_object"]:
