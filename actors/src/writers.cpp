@@ -3,6 +3,7 @@
 #include <caf/all.hpp>
 
 #include "mq/core/log.hpp"
+#include "mq/core/time.hpp"
 
 namespace mq::actors {
 namespace {
@@ -66,6 +67,8 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
       [=](complete_atom, store::completion& c) -> caf::result<complete_reply> {
         return enqueue(self, self->state.completions, std::move(c));
       },
+      // Marks come batched already (one statement per tick of the replica's marker).
+      [=](mark_atom, running_marks& m) -> mark_reply { return self->state.store->mark_running(m); },
       [=](bury_atom, store::dead_letter& d) -> bury_reply { return self->state.store->bury(d); },
       [=](state_atom, const std::string& task_id) -> state_reply { return self->state.store->status_of(task_id); },
       [=](flush_atom) {
@@ -83,11 +86,6 @@ pg_actor::behavior_type pg_writer(pg_actor::stateful_pointer<pg_state> self,
 }
 
 namespace {
-
-std::int64_t unix_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 /// Moves the hold to `until` if that is later; logs when this starts a hold (every
 /// replica says when a provider's Retry-After reached it).

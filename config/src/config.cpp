@@ -192,6 +192,7 @@ std::vector<field> bind(app_config& c) {
       .integer("nice", c.worker.nice, 0, 19)
       .integer("pg_connections", c.worker.pg_connections, 1, 64)
       .integer("drain_seconds", c.worker.drain_seconds, 0, 3600)
+      .integer("running_after_ms", c.worker.running_after_ms, 10, 3600000)
       .integer("heartbeat_seconds", c.worker.heartbeat_seconds, 1, 3600)
       .integer("heartbeat_ttl_seconds", c.worker.heartbeat_ttl_seconds, 2, 86400)
       .str("metrics_host", c.worker.metrics_host)

@@ -45,6 +45,11 @@ std::optional<sys_time> from_fields(int y, int mo, int d, int h, int mi, int s, 
 
 sys_time system_now() { return std::chrono::system_clock::now(); }
 
+std::int64_t unix_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
 std::string rfc3339_from_sql(std::string_view text) {
   const bool iso = text.size() >= 19 && text[4] == '-' && text[7] == '-' && text[10] == ' ' && text[13] == ':' &&
                    text[16] == ':' && (text.size() == 19 || (text.size() > 20 && text[19] == '.'));

@@ -40,15 +40,23 @@ const char* classification_upsert =
     "latency_ms = EXCLUDED.latency_ms, attempts = EXCLUDED.attempts, updated_at = now() "
     "RETURNING meeting_id, " MQ_TS_TEXT("created_at") " AS created, " MQ_TS_TEXT("updated_at") " AS updated)";
 
-/// Claims tasks: locks them in id order, moves them to running, loads their input.
+/// Claims tasks: locks them in id order, moves them to running, loads their input. A
+/// queued or retrying classification is only read (`lazy`): its row is written once, by
+/// the outcome, unless the job runs long enough to be marked running (mark_running_sql).
+/// A task still marked running that a redelivery takes over is written (attempt + 1) of
+/// every kind, so the attempt it replaces can no longer record an outcome.
 const std::string claim_sql =
     "WITH l AS (SELECT t.id FROM tasks t JOIN unnest($1::uuid[], $2::uuid[], $3::boolean[]) "
     "AS i(id, tenant_id, redelivered) ON t.id = i.id AND t.tenant_id = i.tenant_id "
-    "WHERE t.id = ANY($1::uuid[]) AND (t.status IN ('queued', 'retrying') "
+    "WHERE t.id = ANY($1::uuid[]) AND ((t.status IN ('queued', 'retrying') AND t.kind <> 'classify_meeting') "
     "OR (t.status = 'running' AND i.redelivered)) ORDER BY t.id FOR UPDATE OF t), "
     "c AS (UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, "
     "started_at = now(), updated_at = now(), next_attempt_at = NULL "
-    "WHERE t.id = ANY($1::uuid[]) AND t.id IN (SELECT id FROM l) RETURNING t.*) "
+    "WHERE t.id = ANY($1::uuid[]) AND t.id IN (SELECT id FROM l) RETURNING t.*, false AS lazy), "
+    "r AS (SELECT t.*, true AS lazy FROM tasks t JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, tenant_id) "
+    "ON t.id = i.id AND t.tenant_id = i.tenant_id WHERE t.id = ANY($1::uuid[]) "
+    "AND t.kind = 'classify_meeting' AND t.status IN ('queued', 'retrying')), "
+    "a AS (SELECT * FROM c UNION ALL SELECT * FROM r) "
     "SELECT " MQ_TASK_COLUMNS ", (m.id IS NOT NULL OR (t.kind = 'process_document' AND EXISTS "
     "(SELECT 1 FROM documents d WHERE d.id = t.subject_id AND d.tenant_id = t.tenant_id)) "
     "OR (t.kind = 'send_message' AND EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.id = t.subject_id "
@@ -57,9 +65,21 @@ const std::string claim_sql =
     "(SELECT 1 FROM rollup_requests q WHERE q.id = t.subject_id AND q.tenant_id = t.tenant_id))), "
     // The meeting as columns (NULL transcript: no meeting), not as JSON to parse again.
     "m.transcript, (SELECT name FROM clients WHERE id = m.client_id), "
-    "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text "
-    "FROM c t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
+    "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text, t.lazy "
+    "FROM a t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
     "AND m.tenant_id = t.tenant_id AND m.id = ANY($4::bigint[])";
+
+/// Records lazily claimed classifications as running under their attempt, unless an
+/// outcome (or a cancel, or a takeover) wrote them first.
+const std::string mark_running_sql =
+    "WITH l AS (SELECT t.id FROM tasks t JOIN unnest($1::uuid[], $2::int[]) AS i(id, attempt) ON t.id = i.id "
+    "WHERE t.id = ANY($1::uuid[]) AND t.kind = 'classify_meeting' AND t.status IN ('queued', 'retrying') "
+    "AND t.attempts = i.attempt - 1 ORDER BY t.id FOR UPDATE OF t) "
+    "UPDATE tasks t SET status = 'running', attempts = i.attempt, started_at = to_timestamp(i.started / 1000.0), "
+    "updated_at = now(), next_attempt_at = NULL "
+    "FROM unnest($1::uuid[], $2::int[], $3::bigint[]) AS i(id, attempt, started) "
+    "WHERE t.id = ANY($1::uuid[]) AND t.id = i.id AND t.id IN (SELECT id FROM l) "
+    "RETURNING " MQ_TASK_COLUMNS_WITH("NULL::text");
 
 /// Records outcomes of current attempts with their usage and kind-specific rows. The
 /// result comes back as NULL: the caller has it already (pg_job_store::complete_batch).
@@ -68,14 +88,17 @@ const std::string complete_sql =
     // connection runs without nested loops; see pg_job_store). `done` returns each row's
     // inputs so the later steps need no join. `l` also marks the classifications whose
     // meeting was deleted since the claim (a scalar subquery: one index probe per row):
-    // they fail instead of storing a classification of nothing (migration 018).
+    // they fail instead of storing a classification of nothing (migration 018), and the
+    // lazily claimed rows (still queued or retrying under the attempt before), whose
+    // outcome also records the attempt and its start.
     // Answers come as text[] and are cast one by one: Postgres reads a jsonb[] literal
     // about 3.5 times slower (28 against 8 us for a 550-byte answer).
     std::string(
         "WITH l AS (SELECT t.id, (t.kind = 'classify_meeting' AND (SELECT true FROM meetings m "
-        "WHERE m.id = t.subject_id AND m.tenant_id = t.tenant_id) IS NULL) AS gone "
+        "WHERE m.id = t.subject_id AND m.tenant_id = t.tenant_id) IS NULL) AS gone, t.status <> 'running' AS lazy "
         "FROM tasks t JOIN unnest($1::uuid[], $2::int[]) AS i(id, attempt) "
-        "ON t.id = i.id WHERE t.id = ANY($1::uuid[]) AND t.attempts = i.attempt AND t.status = 'running' "
+        "ON t.id = i.id WHERE t.id = ANY($1::uuid[]) AND ((t.attempts = i.attempt AND t.status = 'running') "
+        "OR (t.kind = 'classify_meeting' AND t.attempts = i.attempt - 1 AND t.status IN ('queued', 'retrying'))) "
         "ORDER BY t.id FOR UPDATE OF t), "
         "done AS (UPDATE tasks t SET status = CASE WHEN l.gone AND i.status = 'succeeded' THEN 'failed' ELSE i.status END, "
         // A classification's answer is stored once, in its classification row.
@@ -85,11 +108,14 @@ const std::string complete_sql =
         "finished_at = CASE WHEN i.status IN ('succeeded', 'failed') THEN now() END, "
         "next_attempt_at = now() + i.retry_in_ms * interval '1 millisecond', "
         "llm_calls = t.llm_calls + i.calls, tokens_in = t.tokens_in + i.tokens_in, "
-        "tokens_out = t.tokens_out + i.tokens_out, cost_usd = t.cost_usd + i.cost, updated_at = now() "
+        "tokens_out = t.tokens_out + i.tokens_out, cost_usd = t.cost_usd + i.cost, updated_at = now(), "
+        "attempts = t.attempts + l.lazy::int, "
+        "started_at = CASE WHEN l.lazy THEN to_timestamp(i.started / 1000.0) ELSE t.started_at END "
         "FROM unnest($1::uuid[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], "
-        "$9::text[], $10::text[], $11::int[], $12::int[], $13::int[], $14::int[], $15::bigint[], $16::float8[]) "
+        "$9::text[], $10::text[], $11::int[], $12::int[], $13::int[], $14::int[], $15::bigint[], $16::float8[], "
+        "$18::bigint[]) "
         "AS i(id, status, result, error_code, error, provider, model, prompt_version, taxonomy_version, "
-        "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost), l "
+        "tokens_in, tokens_out, latency_ms, calls, retry_in_ms, cost, started), l "
         "WHERE t.id = ANY($1::uuid[]) AND t.id = i.id AND l.id = t.id "
         "RETURNING t.*, i.result::jsonb AS answer, i.provider, i.model, i.prompt_version, i.taxonomy_version, "
         "i.tokens_in AS call_tokens_in, i.tokens_out AS call_tokens_out, i.latency_ms, i.calls, i.cost), "
@@ -154,6 +180,11 @@ class pg_job_store final : public job_store {
         cr.outcome = claim_outcome::run;
         cr.task = task_from_row(r);
         cr.subject_found = r[task_columns].as<bool>();
+        cr.lazy = r[task_columns + 6].as<bool>();
+        if (cr.lazy) {  // as the outcome (or a mark) will record it
+          cr.task.status = schemas::task_status::running;
+          cr.task.attempts += 1;
+        }
         if (!r[task_columns + 1].is_null()) {
           schemas::meeting_facts m;
           m.transcript = r[task_columns + 1].c_str();
@@ -197,6 +228,25 @@ class pg_job_store final : public job_store {
     });
   }
 
+  result<std::vector<schemas::task_record>> mark_running(const std::vector<running_mark>& marks) override {
+    return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<schemas::task_record>> {
+      std::vector<std::string> ids;
+      std::vector<std::int64_t> attempts, started;
+      for (const auto& m : marks) {
+        ids.push_back(m.task_id);
+        attempts.push_back(m.attempt);
+        started.push_back(m.started_ms);
+      }
+      pqxx::work tx(c);
+      prepare(c, "mq_mark_running", mark_running_sql);
+      auto rows = tx.exec_prepared("mq_mark_running", array_literal(ids), array_literal(attempts), array_literal(started));
+      tx.commit();
+      std::vector<schemas::task_record> out;
+      for (const auto& r : rows) out.push_back(task_from_row(r));
+      return out;
+    });
+  }
+
   result<std::vector<completed>> complete(const std::vector<completion>& done) override {
     auto batch = complete_batch(done);
     if (batch || done.size() == 1 || batch.err().code == errc::unavailable) return batch;
@@ -221,7 +271,7 @@ class pg_job_store final : public job_store {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<completed>> {
       std::vector<std::string> ids, statuses, providers, models, prompts, taxonomies;
       std::vector<std::optional<std::string>> results, codes, errors, retry_in, costs;
-      std::vector<std::int64_t> attempts, tin, tout, latency, calls, deliveries;
+      std::vector<std::int64_t> attempts, tin, tout, latency, calls, deliveries, started;
       auto some = [](const std::string& v) {
         return v.empty() ? std::nullopt : std::optional<std::string>(v);
       };
@@ -244,6 +294,7 @@ class pg_job_store final : public job_store {
         latency.push_back(d.usage.latency_ms);
         calls.push_back(d.usage.calls);
         if (d.delivery_id) deliveries.push_back(d.delivery_id);
+        started.push_back(d.started_ms);
       }
       pqxx::work tx(c);
       prepare(c, "mq_complete", complete_sql);
@@ -253,7 +304,7 @@ class pg_job_store final : public job_store {
           array_literal(providers), array_literal(models), array_literal(prompts),
           array_literal(taxonomies), array_literal(tin), array_literal(tout),
           array_literal(latency), array_literal(calls), array_literal(retry_in),
-          array_literal(costs), array_literal(deliveries));
+          array_literal(costs), array_literal(deliveries), array_literal(started));
       tx.commit();
       std::map<std::string, completed> applied;
       for (const auto& r : rows) {

@@ -241,24 +241,64 @@ TEST_F(Classification, OfflineProviderClassifiesAValidResultForEveryMeeting) {
   EXPECT_EQ(s.sql("SELECT language FROM classifications WHERE meeting_id = " + std::to_string(ids[1])), "en");
 }
 
-TEST_F(Classification, ClaimingATaskWritesNoIndex) {
+/// Row writes of the tasks table so far, and how many of them were HOT (a new row
+/// version on the same page, with no index entry). A backend reports its statistics
+/// within seconds of a transaction, so callers wait for the count they expect.
+std::pair<long long, long long> task_updates(stack& s) {
+  const auto n = s.sql("SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'tasks'::regclass");
+  const auto space = n.find(' ');
+  return {std::stoll(n.substr(0, space)), std::stoll(n.substr(space + 1))};
+}
+
+TEST_F(Classification, AQuickClassificationWritesItsTaskOnlyWithTheOutcome) {
   stack s;
-  // An index that names a column the claim writes, in its keys or its predicate, makes
-  // every claim a new row version with an entry in each index of tasks.
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: somos una constructora con 40 obras activas."});
+  const auto task_id = classify(s, key, ids[0]);
+  auto task = s.wait_task(key, task_id);
+  ASSERT_STREQ(task["status"].GetString(), "succeeded");
+  EXPECT_EQ(task["attempts"].GetInt(), 1) << "the outcome records the attempt the claim did not write";
+  EXPECT_EQ(s.sql("SELECT started_at IS NOT NULL AND started_at <= finished_at FROM tasks"), "t");
+  // Claimed without a write (well within worker.running_after_ms), then one row write:
+  // the outcome, which leaves the index of unfinished tasks and so cannot be HOT.
+  EXPECT_TRUE(eventually([&] { return task_updates(s).first >= 1; }, std::chrono::seconds(20)));
+  EXPECT_EQ(task_updates(s), std::make_pair(1LL, 0LL));
+}
+
+TEST_F(Classification, ALongClassificationIsRecordedRunningWithoutAnIndexEntry) {
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int) {
+    auto r = llm_stub::completion(llm_stub::valid_classification());
+    r.delay = std::chrono::milliseconds(1500);
+    return r;
+  });
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url(), .env = {{"MQ_WORKER_RUNNING_AFTER_MS", "200"}}});
+  // An index that names a column the running mark writes, in its keys or its predicate,
+  // makes every mark a new row version with an entry in each index of tasks.
   EXPECT_EQ(s.sql("SELECT string_agg(indexrelid::regclass::text, ', ') FROM pg_index "
                   "WHERE indrelid = 'tasks'::regclass AND pg_get_indexdef(indexrelid) "
                   "~ '\\m(status|attempts|started_at|updated_at|next_attempt_at)\\M'"),
             "");
   auto key = s.create_tenant("acme");
-  auto ids = s.add_meetings(key, {"Cliente: somos una constructora con 40 obras activas."});
-  auto task = s.wait_task(key, classify(s, key, ids[0]));
+  auto ids = s.add_meetings(key, {"Cliente: hola."});
+  const auto task_id = classify(s, key, ids[0]);
+  ASSERT_TRUE(eventually([&] { return llm.calls() == 1; }));
+  // Marked while its call is still out: in Postgres, then in what polls read.
+  ASSERT_TRUE(eventually([&] { return s.sql("SELECT status FROM tasks") == "running"; }, std::chrono::seconds(1)));
+  EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
+  EXPECT_EQ(s.sql("SELECT started_at IS NOT NULL FROM tasks"), "t");
+  ASSERT_TRUE(eventually([&] {
+    auto r = s.get(key, "/api/v1/tasks/" + task_id);
+    return r.status == 200 && std::string(parse(r.body)["status"].GetString()) == "running";
+  }, std::chrono::seconds(1)));
+  EXPECT_EQ(llm.calls(), 1);
+  auto task = s.wait_task(key, task_id);
   ASSERT_STREQ(task["status"].GetString(), "succeeded");
-  // Of the task's two updates, the claim (queued -> running) stays on its page without
-  // index entries; the outcome (running -> succeeded) leaves the index of unfinished
-  // tasks and cannot. A backend reports its statistics within seconds of a transaction.
-  EXPECT_TRUE(eventually(
-      [&] { return s.sql_count("SELECT n_tup_hot_upd FROM pg_stat_user_tables WHERE relid = 'tasks'::regclass") == 1; },
-      std::chrono::seconds(20)));
+  EXPECT_EQ(task["attempts"].GetInt(), 1);
+  EXPECT_EQ(s.sql("SELECT count(*) FROM classifications"), "1");
+  // Two row writes: the mark stays on its page without index entries; the outcome cannot.
+  EXPECT_TRUE(eventually([&] { return task_updates(s).first >= 2; }, std::chrono::seconds(20)));
+  EXPECT_EQ(task_updates(s), std::make_pair(2LL, 1LL));
 }
 
 TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
@@ -331,6 +371,38 @@ TEST_F(Classification, ADuplicateOfARunningJobDoesNotCallTheLlmAgain) {
 TEST_F(Classification, ACopyThatMayTakeOverARunningJobWaitsForItInsteadOfCallingTheLlmAgain) {
   // Before, it took the task over while the first job ran: two LLM calls, two attempts.
   copy_of_a_running_job_runs_nothing(1);
+}
+
+TEST_F(Classification, CopiesRunInTwoReplicasAtOnceStoreOneOutcome) {
+  // A classification's claim writes nothing, so two replicas given copies of one task
+  // at the same time both run it; the outcome that comes second finds the task finished.
+  llm_stub llm;
+  llm.on_chat([](const stub_request&, int) {
+    auto r = llm_stub::completion(llm_stub::valid_classification());
+    r.delay = std::chrono::milliseconds(800);
+    return r;
+  });
+  stack s({.workers = 2, .llm_provider = "openai", .llm_base_url = llm.base_url()});
+  s.wait_consumers(2);
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: hola."});
+  const auto task_id = classify(s, key, ids[0]);
+  schemas::envelope e{task_id, s.sql("SELECT tenant_id FROM tasks"), "classify_meeting", ids[0], "", "copy"};
+  s.publish_raw("classify_meeting", schemas::encode(e), task_id);
+  // The broker hands the two messages to the two consumers in turn.
+  ASSERT_TRUE(eventually([&] { return llm.calls() == 2; })) << llm.calls() << " LLM calls";
+  auto task = s.wait_task(key, task_id);
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+  EXPECT_EQ(task["attempts"].GetInt(), 1);
+  EXPECT_TRUE(eventually([&] { return s.waiting("classify_meeting") == 0; }));
+  EXPECT_TRUE(eventually([&] {
+    int dropped = 0;
+    for (auto& w : s.workers()) dropped += w->log().find("result dropped") != std::string::npos;
+    return dropped == 1;
+  })) << "the second outcome was not the one left out";
+  EXPECT_EQ(s.sql("SELECT count(*) || ' ' || min(task_id::text) FROM classifications"), "1 " + task_id);
+  EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
+  EXPECT_EQ(s.dead_letters(), 0);
 }
 
 TEST_F(Classification, CommittedButUnpublishedWorkIsPublishedByTheOutboxRelay) {

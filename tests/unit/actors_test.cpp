@@ -39,6 +39,9 @@ struct fake_store : store::job_store {
     }
     return out;
   }
+  result<std::vector<schemas::task_record>> mark_running(const std::vector<store::running_mark>&) override {
+    return make_error(errc::unavailable, "down");
+  }
   result<std::vector<store::completed>> complete(const std::vector<store::completion>&) override {
     return make_error(errc::unavailable, "down");
   }

@@ -122,6 +122,9 @@ int run(const config::app_config& cfg) {
   if (cfg.campaigns.configured("webhook")) ctx->webhook = campaigns::make_webhook_channel(cfg.campaigns);
   if (cfg.campaigns.configured("smtp")) ctx->smtp = campaigns::make_smtp_channel(cfg.campaigns);
   ctx->analytics = sys.spawn<caf::detached>(actors::analytics_writer, conninfo);
+  ctx->marks = std::make_shared<running_marks>();
+  auto marker = sys.spawn(running_marker, std::shared_ptr<const job_context>(ctx),
+                          std::chrono::milliseconds(cfg.worker.running_after_ms));
   auto disp = sys.spawn(dispatcher, std::shared_ptr<const job_context>(ctx));
   // The dead-letter queue too: its messages are recorded into Postgres, where the API lists them.
   const auto queue_names = queues::topology{cfg.amqp.prefix}.consumed_queues();
@@ -172,6 +175,7 @@ int run(const config::app_config& cfg) {
   // Closing the consumer's connection returns unsettled deliveries to their queues.
   self->send_exit(cons, caf::exit_reason::user_shutdown);
   self->send_exit(disp, caf::exit_reason::user_shutdown);
+  self->send_exit(marker, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->llm, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->cache, caf::exit_reason::user_shutdown);
   self->send_exit(ctx->documents, caf::exit_reason::user_shutdown);

@@ -5,6 +5,7 @@
 #include "mq/core/failpoint.hpp"
 #include "mq/core/ids.hpp"
 #include "mq/core/log.hpp"
+#include "mq/core/time.hpp"
 #include "mq/workers/dead_letters.hpp"
 
 namespace mq::workers {
@@ -19,11 +20,16 @@ log::context log_ctx(job_pointer self) {
   return {e.request_id, e.task_id, e.tenant_id};
 }
 
-std::int64_t now_ms() {
-  return std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+/// Forgets the job's lazy claim: once its outcome is on its way (or it ends without
+/// one), nothing marks it running any more.
+void unmark(job_pointer self) {
+  if (self->state.claim.lazy) self->state.ctx->marks->remove(self->state.claim.task.id);
 }
 
-void finish(job_pointer self, settle s, job_end end) { settle_and_quit(self, s, end); }
+void finish(job_pointer self, settle s, job_end end) {
+  unmark(self);
+  settle_and_quit(self, s, end);
+}
 
 /// Waits for Postgres with capped exponential backoff, then runs `fn` again.
 void wait_for_database(job_pointer self, std::function<void()> fn) {
@@ -84,6 +90,15 @@ void bury(job_pointer self, errc code, const std::string& why, const std::string
   });
 }
 
+/// Shows the task running to polls, unless the outcome's entry is on its way: sent from
+/// the job before that entry, it cannot overwrite it.
+void show_running(job_pointer self, const schemas::task_record& t) {
+  if (self->state.recording) return;
+  caf::anon_send(self->state.ctx->cache, actors::put_atom::value,
+                 actors::cache_entries{{self->state.ctx->keys.task(t.tenant_id, t.id), schemas::to_json(t),
+                                        store::result_cache::write_mode::progress}});
+}
+
 /// After an outcome is stored: the cache entries that show it.
 actors::cache_entries entries_for(job_pointer self, const store::completed& r) {
   const auto& keys = self->state.ctx->keys;
@@ -98,6 +113,8 @@ actors::cache_entries entries_for(job_pointer self, const store::completed& r) {
 
 void record(job_pointer self, store::completion c) {
   auto& ctx = *self->state.ctx;
+  self->state.recording = true;
+  unmark(self);
   self->request(ctx.complete_for(c.task_id), caf::infinite, actors::complete_atom::value, c)
       .then(
           [self, c](actors::complete_reply& r) {
@@ -119,7 +136,7 @@ void record(job_pointer self, store::completion c) {
             if (status == schemas::task_status::retrying || status == schemas::task_status::queued) {
               auto env = self->state.envelope;
               env.attempt = self->state.failed_calls;
-              env.not_before = now_ms() + c.retry_in_ms;
+              env.not_before = unix_ms() + c.retry_in_ms;
               log::info("job", "task deferred", log_ctx(self),
                         {{"status", schemas::to_string(status)}, {"retry_in_ms", std::to_string(c.retry_in_ms)}});
               // Published before the ack: a crash in between only runs the retry early.
@@ -186,11 +203,12 @@ void claim(job_pointer self) {
                 log::info("job", "task running under another delivery; duplicate acknowledged", log_ctx(self));
                 return finish(self, settle::ack, job_end::skipped);
               case store::claim_outcome::run: {
-                // Polls see it running; the outcome's entry, sent later, replaces this one.
                 const auto& t = r->task;
-                caf::anon_send(self->state.ctx->cache, actors::put_atom::value,
-                               actors::cache_entries{{self->state.ctx->keys.task(t.tenant_id, t.id), schemas::to_json(t),
-                                                      store::result_cache::write_mode::progress}});
+                self->state.claimed_ms = unix_ms();
+                if (r->lazy)  // recorded running (then shown so) only if it runs long
+                  self->state.ctx->marks->add({t.id, caf::actor_cast<caf::actor>(self), t.attempts, self->state.claimed_ms});
+                else  // polls see it running; the outcome's entry, sent later, replaces this one
+                  show_running(self, t);
                 self->state.claim = std::move(*r);
                 MQ_FAILPOINT("worker.after_claim");
                 return run(self, self->state.claim);
@@ -208,7 +226,7 @@ void start(job_pointer self) {
   if (const int before = self->state.envelope.deliveries;
       before > 0 && self->state.delivery.delivery_count + before > self->state.ctx->delivery_limit)
     return bury(self, errc::poison, dead_letter_reason_text("delivery_limit"), "delivery_limit");
-  const auto remaining = milliseconds(self->state.envelope.not_before - now_ms());
+  const auto remaining = milliseconds(self->state.envelope.not_before - unix_ms());
   if (remaining <= milliseconds(20)) return claim(self);
   if (remaining <= milliseconds(self->state.ctx->llm_cfg.hold_max_ms))
     return retry_later(self, remaining, [self] { claim(self); });
@@ -264,6 +282,7 @@ store::completion completion_for(job_pointer self, schemas::task_status status, 
     c.error = err->message;
   }
   c.usage = st.usage;
+  c.started_ms = st.claimed_ms;
   c.cost_usd = st.ctx->prices.cost(st.usage.model, st.usage.tokens_in, st.usage.tokens_out);
   return c;
 }
@@ -308,6 +327,8 @@ caf::behavior job(job_pointer self, std::shared_ptr<const job_context> ctx,
         auto fn = std::move(self->state.on_resume);
         if (fn) fn();
       },
+      // The marker recorded the lazily claimed task running.
+      [self](actors::running_atom, const schemas::task_record& t) { show_running(self, t); },
   };
 }
 

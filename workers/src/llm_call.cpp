@@ -5,6 +5,7 @@
 #include "mq/llm/offline.hpp"
 #include "mq/llm/prompt.hpp"
 #include "mq/core/metrics.hpp"
+#include "mq/core/time.hpp"
 #include "mq/llm/retry.hpp"
 #include "mq/workers/job.hpp"
 
@@ -130,8 +131,7 @@ void after_limits(job_pointer self, std::int64_t estimate, std::function<void()>
   const auto& ctx = *self->state.ctx;
   if (!ctx.limiter) return go();
   if (ctx.hold) {
-    auto now = std::chrono::duration_cast<milliseconds>(std::chrono::system_clock::now().time_since_epoch()).count();
-    return wait_then(self, estimate, std::move(go), ctx.hold->load() - now);
+    return wait_then(self, estimate, std::move(go), ctx.hold->load() - unix_ms());
   }
   self->request(*ctx.limiter, caf::infinite, actors::acquire_atom::value, self->state.envelope.tenant_id, estimate)
       .then([self, estimate, go](std::int64_t wait_ms) { wait_then(self, estimate, go, wait_ms); },

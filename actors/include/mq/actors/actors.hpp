@@ -28,6 +28,7 @@ using consumer_actor = caf::typed_actor<
 using pg_actor = caf::typed_actor<
     caf::replies_to<claim_atom, store::claim_request>::with<claim_reply>,
     caf::replies_to<complete_atom, store::completion>::with<complete_reply>,
+    caf::replies_to<mark_atom, running_marks>::with<mark_reply>,
     caf::replies_to<bury_atom, store::dead_letter>::with<bury_reply>,
     caf::replies_to<state_atom, std::string>::with<state_reply>,
     caf::reacts_to<flush_atom>>;

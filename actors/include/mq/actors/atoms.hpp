@@ -52,6 +52,8 @@ using pending_atom = caf::atom_constant<caf::atom("pending")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using rollup_atom = caf::atom_constant<caf::atom("rollup")>;
 using slot_atom = caf::atom_constant<caf::atom("slot")>;
+using mark_atom = caf::atom_constant<caf::atom("mark")>;
+using running_atom = caf::atom_constant<caf::atom("running")>;
 
 /// What to tell the broker about a delivery once its job ends.
 enum class settle { ack, requeue, reject };
@@ -74,6 +76,8 @@ struct worker_stats {
 
 using claim_reply = mq::result<store::claim_result>;
 using complete_reply = mq::result<store::completed>;
+using running_marks = std::vector<store::running_mark>;
+using mark_reply = mq::result<std::vector<schemas::task_record>>;
 using bury_reply = mq::result<std::optional<schemas::task_record>>;
 using state_reply = mq::result<std::optional<schemas::task_status>>;
 using document_reply = mq::result<std::optional<store::document_work>>;
@@ -93,6 +97,9 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::claim_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::completion)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::claim_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::complete_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::running_marks)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::mark_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::schemas::task_record)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::store::dead_letter)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::bury_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(mq::actors::state_reply)

@@ -122,6 +122,7 @@ struct worker_config {
   int nice = 0;                   ///< CPU priority of every thread, as nice(1) counts.
   int pg_connections = 0;
   int drain_seconds = 0;
+  int running_after_ms = 0;       ///< A lazily claimed classification is recorded running after this.
   int heartbeat_seconds = 0;      ///< Between heartbeats in Redis.
   int heartbeat_ttl_seconds = 0;  ///< A replica silent this long is gone.
   std::string metrics_host;       ///< Address of /metrics, /health and /ready.

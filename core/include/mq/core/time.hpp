@@ -1,6 +1,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -11,6 +12,9 @@ using sys_time = std::chrono::system_clock::time_point;
 using steady_time = std::chrono::steady_clock::time_point;
 
 sys_time system_now();
+
+/// Wall time as Unix milliseconds.
+std::int64_t unix_ms();
 
 /// "2024-01-01T00:00:00.123Z" (UTC, milliseconds).
 std::string format_rfc3339(sys_time t);

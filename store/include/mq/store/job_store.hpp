@@ -29,6 +29,10 @@ struct claim_request {
 struct claim_result {
   claim_outcome outcome = claim_outcome::missing;
   schemas::task_record task;  ///< The task after the claim (valid unless missing).
+  /// A classification claimed without a write: the row stays queued (or retrying) until
+  /// the outcome, or until mark_running records it running. `task` shows it running
+  /// under its next attempt number all the same.
+  bool lazy = false;
   bool subject_found = false; ///< Whether the task's subject (meeting, ...) still exists.
   std::optional<schemas::meeting_facts> meeting;  ///< classify_meeting: the meeting, when found.
 };
@@ -46,6 +50,8 @@ struct completion {
   std::int64_t retry_in_ms = -1;  ///< For retrying and queued: when the next attempt is due.
   schemas::llm_usage usage;       ///< LLM calls and tokens of this attempt (added to the task's).
   double cost_usd = 0;            ///< Their estimated cost.
+  /// When the job claimed the task (Unix ms): the start of an attempt whose claim wrote nothing.
+  std::int64_t started_ms = 0;
   /// send_message: the ledger row to settle with the task. `result_json` then carries
   /// delivery_state (sent, failed or unknown) and response_code, whatever the status.
   std::int64_t delivery_id = 0;
@@ -56,6 +62,13 @@ struct completed {
   bool applied = false;  ///< False when a newer attempt owns the task or it was finished.
   schemas::task_record task;  ///< The task as now stored (when applied).
   std::optional<schemas::classification_record> classification;  ///< Written alongside.
+};
+
+/// A lazily claimed task whose job has run long enough to be recorded running.
+struct running_mark {
+  std::string task_id;
+  int attempt = 0;              ///< The attempt its claim returned.
+  std::int64_t started_ms = 0;  ///< When it was claimed (Unix ms).
 };
 
 /// A message taken from the dead-letter queue, to record.
@@ -79,11 +92,18 @@ class job_store {
   virtual ~job_store() = default;
 
   /// Moves each task to running (attempt + 1) unless it is finished or running under a
-  /// delivery this one does not replace; loads its input.
+  /// delivery this one does not replace; loads its input. A queued or retrying
+  /// classification is claimed lazily: read, not written (claim_result::lazy). Most take
+  /// less time than a row write is worth; those that run long get mark_running.
   virtual result<std::vector<claim_result>> claim(const std::vector<claim_request>& jobs) = 0;
 
+  /// Records lazily claimed tasks as running under their attempt, where nothing else has
+  /// written them since their claim; returns the tasks it moved.
+  virtual result<std::vector<schemas::task_record>> mark_running(const std::vector<running_mark>& marks) = 0;
+
   /// Stores outcomes atomically with their kind-specific rows (the classification), only
-  /// where `attempt` is still the task's current attempt and the task is running.
+  /// where `attempt` is still the task's current attempt and the task is running, or for
+  /// a lazy claim, still as the claim read it (attempt - 1, queued or retrying).
   virtual result<std::vector<completed>> complete(const std::vector<completion>& done) = 0;
 
   /// Records a dead letter once; when it names an unfinished task of its tenant, moves

@@ -17,6 +17,7 @@
 #include "mq/config/config.hpp"
 #include "mq/queues/amqp.hpp"
 #include "mq/store/result_cache.hpp"
+#include "mq/workers/running_marks.hpp"
 
 namespace mq::workers {
 
@@ -45,6 +46,7 @@ struct job_context {
   int delivery_limit = 0;  ///< amqp.delivery_limit, also for the tasks split from a bulk message.
   std::string provider;  ///< Recorded with results.
   std::string model;
+  std::shared_ptr<running_marks> marks;  ///< Lazily claimed tasks not yet recorded running.
 
   /// The connection for `task_id`'s claim (and its other reads and writes). With two
   /// connections or more, claims keep to the first half and completions (complete_for)
@@ -79,6 +81,8 @@ std::chrono::milliseconds outage_backoff(delivery_owner& owner);
 struct job_state : delivery_owner {
   schemas::envelope envelope;
   store::claim_result claim;
+  std::int64_t claimed_ms = 0;       ///< When the claim answered (Unix ms): the attempt's start.
+  bool recording = false;            ///< The outcome is on its way: no running entry after it.
   int failed_calls = 0;              ///< Failed LLM calls over all attempts (the retry budget spent).
   schemas::llm_usage usage;          ///< Calls and tokens of this attempt.
   std::function<void()> on_retry;    ///< What the next retry message runs.
