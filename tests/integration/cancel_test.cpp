@@ -86,11 +86,7 @@ TEST_F(Cancel, APollAfterTheCancelsAnswerReadsCancelled) {
 
 TEST_F(Cancel, ABatchCancelledMidRunStopsAndKeepsNoResultOfACancelledTask) {
   llm_stub llm;
-  llm.on_chat([](const stub_request&, int) {
-    auto r = llm_stub::completion(llm_stub::valid_classification());
-    r.delay = std::chrono::milliseconds(150);
-    return r;
-  });
+  llm.classify_after(std::chrono::milliseconds(150));
   const int in_flight = 4;
   stack s({.llm_provider = "openai",
            .llm_base_url = llm.base_url(),

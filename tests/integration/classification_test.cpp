@@ -267,11 +267,7 @@ TEST_F(Classification, AQuickClassificationWritesItsTaskOnlyWithTheOutcome) {
 
 TEST_F(Classification, ALongClassificationIsRecordedRunningWithoutAnIndexEntry) {
   llm_stub llm;
-  llm.on_chat([](const stub_request&, int) {
-    auto r = llm_stub::completion(llm_stub::valid_classification());
-    r.delay = std::chrono::milliseconds(1500);
-    return r;
-  });
+  llm.classify_after(std::chrono::milliseconds(1500));
   stack s({.llm_provider = "openai", .llm_base_url = llm.base_url(), .env = {{"MQ_WORKER_RUNNING_AFTER_MS", "200"}}});
   // An index that names a column the running mark writes, in its keys or its predicate,
   // makes every mark a new row version with an entry in each index of tasks.
@@ -337,11 +333,7 @@ TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
 /// that came back have): it waits all the same, as its task runs in this replica.
 void copy_of_a_running_job_runs_nothing(int deliveries) {
   llm_stub llm;
-  llm.on_chat([](const stub_request&, int) {
-    auto r = llm_stub::completion(llm_stub::valid_classification());
-    r.delay = std::chrono::milliseconds(1500);
-    return r;
-  });
+  llm.classify_after(std::chrono::milliseconds(1500));
   stack s({.llm_provider = "openai", .llm_base_url = llm.base_url()});
   auto key = s.create_tenant("acme");
   auto ids = s.add_meetings(key, {"Cliente: hola."});
@@ -377,11 +369,7 @@ TEST_F(Classification, CopiesRunInTwoReplicasAtOnceStoreOneOutcome) {
   // A classification's claim writes nothing, so two replicas given copies of one task
   // at the same time both run it; the outcome that comes second finds the task finished.
   llm_stub llm;
-  llm.on_chat([](const stub_request&, int) {
-    auto r = llm_stub::completion(llm_stub::valid_classification());
-    r.delay = std::chrono::milliseconds(800);
-    return r;
-  });
+  llm.classify_after(std::chrono::milliseconds(800));
   stack s({.workers = 2, .llm_provider = "openai", .llm_base_url = llm.base_url()});
   s.wait_consumers(2);
   auto key = s.create_tenant("acme");

@@ -230,6 +230,14 @@ struct llm_stub::impl {
   }
 };
 
+void llm_stub::classify_after(std::chrono::milliseconds delay) {
+  on_chat([delay](const stub_request&, int) {
+    auto r = completion(valid_classification());
+    r.delay = delay;
+    return r;
+  });
+}
+
 std::string stub_reply::wire() const { return raw_head(*this, body.size()) + body; }
 
 llm_stub::llm_stub(unsigned short port, int threads) {

@@ -111,6 +111,8 @@ class llm_stub {
   /// The default answer to an /v1/embeddings request (deterministic vectors), for scripts
   /// that change only how it is sent.
   static stub_reply embeddings(const stub_request& req);
+  /// Answers every chat request with a valid classification after `delay`.
+  void classify_after(std::chrono::milliseconds delay);
   /// A schema-valid classification answer (sector and sentiment as given).
   static std::string valid_classification(const std::string& sector = "ecommerce",
                                           const std::string& sentiment = "positive");
