@@ -69,6 +69,15 @@ const std::string claim_sql =
     "FROM a t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
     "AND m.tenant_id = t.tenant_id AND m.id = ANY($4::bigint[])";
 
+/// The claim of fresh deliveries of classifications (most of every batch): a read, with
+/// no lock, no write and no transaction. Its columns are claim_sql's.
+const std::string claim_read_sql =
+    "SELECT " MQ_TASK_COLUMNS ", m.id IS NOT NULL, m.transcript, (SELECT name FROM clients WHERE id = m.client_id), "
+    "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text, true "
+    "FROM tasks t JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, tenant_id) ON t.id = i.id AND t.tenant_id = i.tenant_id "
+    "LEFT JOIN meetings m ON m.id = t.subject_id AND m.tenant_id = t.tenant_id AND m.id = ANY($3::bigint[]) "
+    "WHERE t.id = ANY($1::uuid[]) AND t.kind = 'classify_meeting' AND t.status IN ('queued', 'retrying')";
+
 /// Records lazily claimed classifications as running under their attempt, unless an
 /// outcome (or a cancel, or a takeover) wrote them first.
 const std::string mark_running_sql =
@@ -161,59 +170,30 @@ class pg_job_store final : public job_store {
 
   result<std::vector<claim_result>> claim(const std::vector<claim_request>& jobs) override {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<claim_result>> {
-      std::vector<std::string> ids, tenants, redelivered;
-      std::vector<std::int64_t> subjects;
-      for (const auto& j : jobs) {
-        ids.push_back(j.envelope.task_id);
-        tenants.push_back(j.envelope.tenant_id);
-        redelivered.push_back(j.redelivered ? "t" : "f");
-        subjects.push_back(j.envelope.subject_id);
-      }
-      pqxx::work tx(c);
       std::map<std::string, claim_result> found;
-      // Rows are locked in id order, as every other multi-row update of tasks does.
-      prepare(c, "mq_claim", claim_sql);
-      for (const auto& r : tx.exec_prepared("mq_claim",
-               array_literal(ids), array_literal(tenants), array_literal(redelivered),
-               array_literal(subjects))) {
-        claim_result cr;
-        cr.outcome = claim_outcome::run;
-        cr.task = task_from_row(r);
-        cr.subject_found = r[task_columns].as<bool>();
-        cr.lazy = r[task_columns + 6].as<bool>();
-        if (cr.lazy) {  // as the outcome (or a mark) will record it
-          cr.task.status = schemas::task_status::running;
-          cr.task.attempts += 1;
-        }
-        if (!r[task_columns + 1].is_null()) {
-          schemas::meeting_facts m;
-          m.transcript = r[task_columns + 1].c_str();
-          m.client_name = opt(r[task_columns + 2]).value_or("");
-          m.seller_name = opt(r[task_columns + 3]).value_or("");
-          m.closed = r[task_columns + 4].as<bool>();
-          m.meeting_date = opt(r[task_columns + 5]).value_or("");
-          cr.meeting = std::move(m);
-        }
-        found.emplace(cr.task.id, std::move(cr));
-      }
-      std::vector<std::string> rest, rest_tenants;
+      // Fresh deliveries of classifications are read; whatever the read does not find
+      // (finished, running, not a classification after all) and every other delivery
+      // goes through the claim that writes.
+      std::vector<const claim_request*> fresh, others;
       for (const auto& j : jobs)
-        if (!found.count(j.envelope.task_id)) {
-          rest.push_back(j.envelope.task_id);
-          rest_tenants.push_back(j.envelope.tenant_id);
+        (j.envelope.kind == schemas::kinds::classify_meeting && !j.redelivered ? fresh : others).push_back(&j);
+      if (!fresh.empty()) {
+        std::vector<std::string> ids, tenants;
+        std::vector<std::int64_t> subjects;
+        for (const auto* j : fresh) {
+          ids.push_back(j->envelope.task_id);
+          tenants.push_back(j->envelope.tenant_id);
+          subjects.push_back(j->envelope.subject_id);
         }
-      if (!rest.empty()) {
-        for (const auto& r : tx.exec_params(
-                 "SELECT " MQ_TASK_COLUMNS " FROM tasks t JOIN unnest($1::uuid[], $2::uuid[]) "
-                 "AS u(id, tenant_id) ON t.id = u.id AND t.tenant_id = u.tenant_id WHERE t.id = ANY($1::uuid[])",
-                 array_literal(rest), array_literal(rest_tenants))) {
-          claim_result cr;
-          cr.task = task_from_row(r);
-          cr.outcome = schemas::is_terminal(cr.task.status) ? claim_outcome::finished : claim_outcome::busy;
-          found.emplace(cr.task.id, std::move(cr));
-        }
+        pqxx::nontransaction tx(c);
+        prepare(c, "mq_claim_read", claim_read_sql);
+        take_claims(tx.exec_prepared("mq_claim_read", array_literal(ids), array_literal(tenants),
+                                     array_literal(subjects)),
+                    found);
+        for (const auto* j : fresh)
+          if (!found.count(j->envelope.task_id)) others.push_back(j);
       }
-      tx.commit();
+      if (!others.empty()) claim_in_transaction(c, others, found);
       // Two copies of one message in the same group: the first runs, the others are
       // duplicates of a running task (one LLM call, not two).
       std::vector<claim_result> out;
@@ -267,6 +247,68 @@ class pg_job_store final : public job_store {
   }
 
  private:
+  /// The tasks claimed (to run) in `rows`, of claim_sql's or claim_read_sql's columns.
+  static void take_claims(const pqxx::result& rows, std::map<std::string, claim_result>& found) {
+    for (const auto& r : rows) {
+      claim_result cr;
+      cr.outcome = claim_outcome::run;
+      cr.task = task_from_row(r);
+      cr.subject_found = r[task_columns].as<bool>();
+      cr.lazy = r[task_columns + 6].as<bool>();
+      if (cr.lazy) {  // as the outcome (or a mark) will record it
+        cr.task.status = schemas::task_status::running;
+        cr.task.attempts += 1;
+      }
+      if (!r[task_columns + 1].is_null()) {
+        schemas::meeting_facts m;
+        m.transcript = r[task_columns + 1].c_str();
+        m.client_name = opt(r[task_columns + 2]).value_or("");
+        m.seller_name = opt(r[task_columns + 3]).value_or("");
+        m.closed = r[task_columns + 4].as<bool>();
+        m.meeting_date = opt(r[task_columns + 5]).value_or("");
+        cr.meeting = std::move(m);
+      }
+      found.emplace(cr.task.id, std::move(cr));
+    }
+  }
+
+  /// The claim that writes (claim_sql), then for what it did not claim, why not.
+  static void claim_in_transaction(pqxx::connection& c, const std::vector<const claim_request*>& jobs,
+                                   std::map<std::string, claim_result>& found) {
+    std::vector<std::string> ids, tenants, redelivered;
+    std::vector<std::int64_t> subjects;
+    for (const auto* j : jobs) {
+      ids.push_back(j->envelope.task_id);
+      tenants.push_back(j->envelope.tenant_id);
+      redelivered.push_back(j->redelivered ? "t" : "f");
+      subjects.push_back(j->envelope.subject_id);
+    }
+    pqxx::work tx(c);
+    // Rows are locked in id order, as every other multi-row update of tasks does.
+    prepare(c, "mq_claim", claim_sql);
+    take_claims(tx.exec_prepared("mq_claim", array_literal(ids), array_literal(tenants), array_literal(redelivered),
+                                 array_literal(subjects)),
+                found);
+    std::vector<std::string> rest, rest_tenants;
+    for (const auto* j : jobs)
+      if (!found.count(j->envelope.task_id)) {
+        rest.push_back(j->envelope.task_id);
+        rest_tenants.push_back(j->envelope.tenant_id);
+      }
+    if (!rest.empty()) {
+      for (const auto& r : tx.exec_params(
+               "SELECT " MQ_TASK_COLUMNS " FROM tasks t JOIN unnest($1::uuid[], $2::uuid[]) "
+               "AS u(id, tenant_id) ON t.id = u.id AND t.tenant_id = u.tenant_id WHERE t.id = ANY($1::uuid[])",
+               array_literal(rest), array_literal(rest_tenants))) {
+        claim_result cr;
+        cr.task = task_from_row(r);
+        cr.outcome = schemas::is_terminal(cr.task.status) ? claim_outcome::finished : claim_outcome::busy;
+        found.emplace(cr.task.id, std::move(cr));
+      }
+    }
+    tx.commit();
+  }
+
   result<std::vector<completed>> complete_batch(const std::vector<completion>& done) {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<completed>> {
       std::vector<std::string> ids, statuses, providers, models, prompts, taxonomies;
