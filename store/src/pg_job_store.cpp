@@ -40,23 +40,18 @@ const char* classification_upsert =
     "latency_ms = EXCLUDED.latency_ms, attempts = EXCLUDED.attempts, updated_at = now() "
     "RETURNING meeting_id, " MQ_TS_TEXT("created_at") " AS created, " MQ_TS_TEXT("updated_at") " AS updated)";
 
-/// Claims tasks: locks them in id order, moves them to running, loads their input. A
-/// queued or retrying classification is only read (`lazy`): its row is written once, by
-/// the outcome, unless the job runs long enough to be marked running (mark_running_sql).
-/// A task still marked running that a redelivery takes over is written (attempt + 1) of
-/// every kind, so the attempt it replaces can no longer record an outcome.
+/// Claims tasks: locks them in id order, moves them to running, loads their input. Of
+/// classifications, only those the read (claim_read_sql) did not claim come here: one
+/// still marked running that a redelivery takes over is written (attempt + 1), so the
+/// attempt it replaces can no longer record an outcome.
 const std::string claim_sql =
     "WITH l AS (SELECT t.id FROM tasks t JOIN unnest($1::uuid[], $2::uuid[], $3::boolean[]) "
     "AS i(id, tenant_id, redelivered) ON t.id = i.id AND t.tenant_id = i.tenant_id "
-    "WHERE t.id = ANY($1::uuid[]) AND ((t.status IN ('queued', 'retrying') AND t.kind <> 'classify_meeting') "
+    "WHERE t.id = ANY($1::uuid[]) AND (t.status IN ('queued', 'retrying') "
     "OR (t.status = 'running' AND i.redelivered)) ORDER BY t.id FOR UPDATE OF t), "
     "c AS (UPDATE tasks t SET status = 'running', attempts = t.attempts + 1, "
     "started_at = now(), updated_at = now(), next_attempt_at = NULL "
-    "WHERE t.id = ANY($1::uuid[]) AND t.id IN (SELECT id FROM l) RETURNING t.*, false AS lazy), "
-    "r AS (SELECT t.*, true AS lazy FROM tasks t JOIN unnest($1::uuid[], $2::uuid[]) AS i(id, tenant_id) "
-    "ON t.id = i.id AND t.tenant_id = i.tenant_id WHERE t.id = ANY($1::uuid[]) "
-    "AND t.kind = 'classify_meeting' AND t.status IN ('queued', 'retrying')), "
-    "a AS (SELECT * FROM c UNION ALL SELECT * FROM r) "
+    "WHERE t.id = ANY($1::uuid[]) AND t.id IN (SELECT id FROM l) RETURNING t.*) "
     "SELECT " MQ_TASK_COLUMNS ", (m.id IS NOT NULL OR (t.kind = 'process_document' AND EXISTS "
     "(SELECT 1 FROM documents d WHERE d.id = t.subject_id AND d.tenant_id = t.tenant_id)) "
     "OR (t.kind = 'send_message' AND EXISTS (SELECT 1 FROM campaign_recipients r WHERE r.id = t.subject_id "
@@ -65,12 +60,14 @@ const std::string claim_sql =
     "(SELECT 1 FROM rollup_requests q WHERE q.id = t.subject_id AND q.tenant_id = t.tenant_id))), "
     // The meeting as columns (NULL transcript: no meeting), not as JSON to parse again.
     "m.transcript, (SELECT name FROM clients WHERE id = m.client_id), "
-    "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text, t.lazy "
-    "FROM a t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
+    "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text, false "
+    "FROM c t LEFT JOIN meetings m ON t.kind = 'classify_meeting' AND m.id = t.subject_id "
     "AND m.tenant_id = t.tenant_id AND m.id = ANY($4::bigint[])";
 
-/// The claim of fresh deliveries of classifications (most of every batch): a read, with
-/// no lock, no write and no transaction. Its columns are claim_sql's.
+/// The claim of a queued or retrying classification (most of every batch): a read, with
+/// no lock, no write and no transaction. Its row is written once, by the outcome, unless
+/// the job runs long enough to be marked running (mark_running_sql). Its columns are
+/// claim_sql's.
 const std::string claim_read_sql =
     "SELECT " MQ_TASK_COLUMNS ", m.id IS NOT NULL, m.transcript, (SELECT name FROM clients WHERE id = m.client_id), "
     "(SELECT name FROM sellers WHERE id = m.seller_id), m.closed, m.meeting_date::text, true "
@@ -171,16 +168,16 @@ class pg_job_store final : public job_store {
   result<std::vector<claim_result>> claim(const std::vector<claim_request>& jobs) override {
     return guarded(session_, [&](pqxx::connection& c) -> result<std::vector<claim_result>> {
       std::map<std::string, claim_result> found;
-      // Fresh deliveries of classifications are read; whatever the read does not find
+      // Deliveries of classifications are read; whatever the read does not find
       // (finished, running, not a classification after all) and every other delivery
       // goes through the claim that writes.
-      std::vector<const claim_request*> fresh, others;
+      std::vector<const claim_request*> reads, others;
       for (const auto& j : jobs)
-        (j.envelope.kind == schemas::kinds::classify_meeting && !j.redelivered ? fresh : others).push_back(&j);
-      if (!fresh.empty()) {
+        (j.envelope.kind == schemas::kinds::classify_meeting ? reads : others).push_back(&j);
+      if (!reads.empty()) {
         std::vector<std::string> ids, tenants;
         std::vector<std::int64_t> subjects;
-        for (const auto* j : fresh) {
+        for (const auto* j : reads) {
           ids.push_back(j->envelope.task_id);
           tenants.push_back(j->envelope.tenant_id);
           subjects.push_back(j->envelope.subject_id);
@@ -190,7 +187,7 @@ class pg_job_store final : public job_store {
         take_claims(tx.exec_prepared("mq_claim_read", array_literal(ids), array_literal(tenants),
                                      array_literal(subjects)),
                     found);
-        for (const auto* j : fresh)
+        for (const auto* j : reads)
           if (!found.count(j->envelope.task_id)) others.push_back(j);
       }
       if (!others.empty()) claim_in_transaction(c, others, found);

@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <csignal>
 
 #include "llm_stub.hpp"
 #include "mq/core/ids.hpp"
@@ -323,6 +324,28 @@ TEST_F(Classification, ARedeliveredJobWritesOneResultAndCallsTheLlmOnce) {
   EXPECT_EQ(s.sql_count("SELECT count(*) FROM classifications"), 1);
   EXPECT_EQ(s.sql("SELECT updated_at::text FROM classifications"), before);
   EXPECT_EQ(s.sql("SELECT attempts FROM tasks"), "1");
+  EXPECT_EQ(s.dead_letters(), 0);
+}
+
+TEST_F(Classification, ARedeliveryTakesOverAClassificationMarkedRunningUnderTheNextAttempt) {
+  // The replica dies while the call is out and the task is marked running: the message
+  // comes back redelivered, and its claim writes the task (attempt 2), so an outcome of
+  // attempt 1 could no longer be stored.
+  llm_stub llm;
+  llm.classify_after(std::chrono::milliseconds(1500));
+  stack s({.llm_provider = "openai", .llm_base_url = llm.base_url(), .env = {{"MQ_WORKER_RUNNING_AFTER_MS", "200"}}});
+  auto key = s.create_tenant("acme");
+  auto ids = s.add_meetings(key, {"Cliente: hola."});
+  const auto task_id = classify(s, key, ids[0]);
+  ASSERT_TRUE(eventually([&] { return s.sql("SELECT status || ' ' || attempts FROM tasks") == "running 1"; }));
+  s.workers()[0]->signal(SIGKILL);
+  s.workers()[0]->wait(std::chrono::seconds(5));
+  s.start_worker({{"MQ_WORKER_RUNNING_AFTER_MS", "200"}});
+  auto task = s.wait_task(key, task_id);
+  EXPECT_STREQ(task["status"].GetString(), "succeeded");
+  EXPECT_EQ(task["attempts"].GetInt(), 2);
+  EXPECT_EQ(llm.calls(), 2);
+  EXPECT_EQ(s.sql("SELECT count(*) || ' ' || min(task_id::text) FROM classifications"), "1 " + task_id);
   EXPECT_EQ(s.dead_letters(), 0);
 }
 
