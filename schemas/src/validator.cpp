@@ -11,6 +11,7 @@
 
 #include "mq/core/json.hpp"
 #include "mq/schemas/files.hpp"
+#include "mq/schemas/quick_check.hpp"
 
 namespace mq::schemas {
 namespace {
@@ -22,6 +23,10 @@ using pooled_validator =
 struct compiled {
   rapidjson::Document source;
   std::unique_ptr<rapidjson::SchemaDocument> schema;
+  /// Passes the documents that are valid in one walk, where the schema allows: RapidJSON's
+  /// validator costs about 20 k instructions for an LLM's classification (a hash and a
+  /// lookup per value, a stack per level), and it is then left to explain what is not.
+  std::optional<quick_check> quick;
 };
 
 /// All schemas, compiled on first use. Immutable afterwards, so shared across threads.
@@ -38,11 +43,18 @@ const std::map<std::string, compiled, std::less<>>& registry() {
       c.source.Parse(text.data(), text.size());
       if (c.source.HasParseError()) throw std::runtime_error("schema " + path + " is not JSON");
       c.schema = std::make_unique<rapidjson::SchemaDocument>(c.source);
+      c.quick = quick_check::compile(c.source);
       out.emplace(std::move(name), std::move(c));
     }
     return out;
   }();
   return all;
+}
+
+const compiled& compiled_named(std::string_view name) {
+  auto it = registry().find(name);
+  if (it == registry().end()) throw std::out_of_range("unknown schema " + std::string(name));
+  return it->second;
 }
 
 std::string pointer_string(const rapidjson::Pointer& p) {
@@ -107,15 +119,16 @@ std::vector<std::string> schema_names() {
   return out;
 }
 
-const rapidjson::Document& schema_json(std::string_view name) {
-  auto it = registry().find(name);
-  if (it == registry().end()) throw std::out_of_range("unknown schema " + std::string(name));
-  return it->second.source;
-}
+const rapidjson::Document& schema_json(std::string_view name) { return compiled_named(name).source; }
 
 std::optional<violation> validate(std::string_view name, const rapidjson::Value& doc) {
-  auto it = registry().find(name);
-  if (it == registry().end()) throw std::out_of_range("unknown schema " + std::string(name));
+  const auto& c = compiled_named(name);
+  if (c.quick && c.quick->passes(doc)) return std::nullopt;
+  return validate_in_full(name, doc);
+}
+
+std::optional<violation> validate_in_full(std::string_view name, const rapidjson::Value& doc) {
+  const auto& c = compiled_named(name);
   // The validator's working memory (its stacks, the hashers of enum and uniqueItems checks)
   // comes from a pool in this thread's buffer, emptied after each use: left to itself, a
   // validator takes it from the heap one piece at a time and gives it back the same way.
@@ -125,12 +138,12 @@ std::optional<violation> validate(std::string_view name, const rapidjson::Value&
     rapidjson::MemoryPoolAllocator<>& pool;
     ~emptied() { pool.Clear(); }
   } after{pool};
-  pooled_validator v(*it->second.schema, &pool);
+  pooled_validator v(*c.schema, &pool);
   if (doc.Accept(v)) return std::nullopt;
   violation out;
   out.keyword = v.GetInvalidSchemaKeyword();
   out.pointer = pointer_string(v.GetInvalidDocumentPointer());
-  const rapidjson::Value* rule = v.GetInvalidSchemaPointer().Get(it->second.source);
+  const rapidjson::Value* rule = v.GetInvalidSchemaPointer().Get(c.source);
   const rapidjson::Value* value = v.GetInvalidDocumentPointer().Get(doc);
   out.message = describe(rule, out.keyword, value, out.pointer);
   return out;
