@@ -31,7 +31,7 @@ schemas::document_record document_from_row(const pqxx::row& r) {
   d.total_chunks = r[10].as<int>();
   d.chunks_done = r[11].as<int>();
   d.error_message = opt(r[12]);
-  if (!r[13].is_null()) d.processing_time_seconds = r[13].as<double>();
+  if (!r[13].is_null()) d.processing_time_seconds = double_of(r[13]);
   d.task_id = opt(r[14]);
   d.created_at = r[15].c_str();
   d.updated_at = r[16].c_str();
@@ -152,7 +152,7 @@ result<document_stats> documents_stats(pg_session& s, const std::string& tenant)
     st.processed_documents = r[3].as<long long>();
     st.pending_documents = r[4].as<long long>();
     st.failed_documents = r[5].as<long long>();
-    st.avg_chunks_per_document = r[6].as<double>();
+    st.avg_chunks_per_document = double_of(r[6]);
     return st;
   });
 }

@@ -25,7 +25,7 @@ schemas::task_record task_from_row(const pqxx::row& r, int o) {
   t.llm_calls = r[o + 16].as<int>();
   t.tokens_in = r[o + 17].as<long long>();
   t.tokens_out = r[o + 18].as<long long>();
-  t.cost_usd = r[o + 19].as<double>();
+  t.cost_usd = double_of(r[o + 19]);
   return t;
 }
 

@@ -360,7 +360,7 @@ result<std::optional<schemas::batch_record>> get_batch(pg_session& s, const std:
     b.llm_calls = r[9].as<int>();
     b.tokens_in = r[10].as<long long>();
     b.tokens_out = r[11].as<long long>();
-    b.cost_usd = r[12].as<double>();
+    b.cost_usd = double_of(r[12]);
     b.queued = b.total - b.succeeded - b.failed - b.dead - b.cancelled;  // unfinished, split below
     if (by_state && b.queued > 0) {
       auto split = tx.exec_params(

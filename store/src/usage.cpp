@@ -22,7 +22,7 @@ result<std::vector<usage_row>> usage_between(pg_session& s, const std::string& t
       u.calls = r[4].as<long long>();
       u.tokens_in = r[5].as<long long>();
       u.tokens_out = r[6].as<long long>();
-      u.cost_usd = r[7].as<double>();
+      u.cost_usd = double_of(r[7]);
       out.push_back(std::move(u));
     }
     return out;
