@@ -121,14 +121,9 @@ std::vector<std::string> schema_names() {
 
 const rapidjson::Document& schema_json(std::string_view name) { return compiled_named(name).source; }
 
-std::optional<violation> validate(std::string_view name, const rapidjson::Value& doc) {
-  const auto& c = compiled_named(name);
-  if (c.quick && c.quick->passes(doc)) return std::nullopt;
-  return validate_in_full(name, doc);
-}
+namespace {
 
-std::optional<violation> validate_in_full(std::string_view name, const rapidjson::Value& doc) {
-  const auto& c = compiled_named(name);
+std::optional<violation> run_validator(const compiled& c, const rapidjson::Value& doc) {
   // The validator's working memory (its stacks, the hashers of enum and uniqueItems checks)
   // comes from a pool in this thread's buffer, emptied after each use: left to itself, a
   // validator takes it from the heap one piece at a time and gives it back the same way.
@@ -147,6 +142,18 @@ std::optional<violation> validate_in_full(std::string_view name, const rapidjson
   const rapidjson::Value* value = v.GetInvalidDocumentPointer().Get(doc);
   out.message = describe(rule, out.keyword, value, out.pointer);
   return out;
+}
+
+}  // namespace
+
+std::optional<violation> validate(std::string_view name, const rapidjson::Value& doc) {
+  const auto& c = compiled_named(name);
+  if (c.quick && c.quick->passes(doc)) return std::nullopt;
+  return run_validator(c, doc);
+}
+
+std::optional<violation> validate_in_full(std::string_view name, const rapidjson::Value& doc) {
+  return run_validator(compiled_named(name), doc);
 }
 
 status check(std::string_view name, const rapidjson::Value& doc) {

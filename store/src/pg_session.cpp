@@ -82,10 +82,13 @@ namespace {
 /// Appends `v` as a double-quoted array element: runs without a quote or backslash are
 /// copied whole, into room made once for the worst case (every byte escaped) and cut to
 /// size after. An answer of JSON has a quote every ten bytes or so, and a string append
-/// per run cost more than the copying.
+/// per run cost more than the copying. Callers reserve that worst case (escaped_size) for
+/// the whole literal, so that no element's room moves what is written before it.
+std::size_t escaped_size(const std::string& v) { return 2 * v.size() + 2; }
+
 void append_element(std::string& out, const std::string& v) {
   const std::size_t at = out.size();
-  out.resize(at + 2 * v.size() + 2);
+  out.resize(at + escaped_size(v));
   char* w = out.data() + at;
   *w++ = '"';
   const char* p = v.data();
@@ -121,7 +124,7 @@ std::string literal_of(const Items& items, std::size_t reserve, Add add) {
 
 std::string array_literal(const std::vector<std::optional<std::string>>& items) {
   std::size_t bytes = 0;
-  for (const auto& v : items) bytes += v ? v->size() + 2 : 4;
+  for (const auto& v : items) bytes += v ? escaped_size(*v) : 4;
   return literal_of(items, bytes, [](std::string& out, const std::optional<std::string>& v) {
     if (v) append_element(out, *v);
     else out += "NULL";
@@ -130,7 +133,7 @@ std::string array_literal(const std::vector<std::optional<std::string>>& items) 
 
 std::string array_literal(const std::vector<std::string>& items) {
   std::size_t bytes = 0;
-  for (const auto& v : items) bytes += v.size() + 2;
+  for (const auto& v : items) bytes += escaped_size(v);
   return literal_of(items, bytes, append_element);
 }
 
